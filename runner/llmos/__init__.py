@@ -1,0 +1,76 @@
+"""LLM-OS: a document-centric agent framework.
+
+Agents, tools, scenarios and the system itself are Markdown documents; this package parses them
+into a state machine, runs it with real tools and an LLM provider, persists every transition to
+``execution_state.md`` and records each run as a training trace.
+
+Importing ``llmos`` is cheap: the engine, the tools and the providers load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Component",
+    "DocumentError",
+    "DocumentErrors",
+    "InputError",
+    "LLMOSError",
+    "PolicyError",
+    "Project",
+    "ProviderError",
+    "RunError",
+    "RunResult",
+    "RunState",
+    "Scenario",
+    "StateError",
+    "Step",
+    "TemplateError",
+    "ToolError",
+    "__version__",
+    "load_state",
+    "run_scenario",
+]
+
+from llmos.exceptions import (
+    DocumentError,
+    DocumentErrors,
+    InputError,
+    LLMOSError,
+    PolicyError,
+    ProviderError,
+    RunError,
+    StateError,
+    TemplateError,
+    ToolError,
+)
+
+_LAZY = {
+    "Component": "llmos.documents",
+    "Project": "llmos.project",
+    "Scenario": "llmos.scenario",
+    "Step": "llmos.scenario",
+    "RunState": "llmos.state",
+    "load_state": "llmos.state",
+    "RunResult": "llmos.engine",
+    "run_scenario": "llmos.engine",
+}
+
+if TYPE_CHECKING:
+    from llmos.documents import Component
+    from llmos.engine import RunResult, run_scenario
+    from llmos.project import Project
+    from llmos.scenario import Scenario, Step
+    from llmos.state import RunState, load_state
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmos' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,200 @@
+"""The command line: ``llmos-run`` and ``llmos`` (a thin click layer over the library).
+
+Exit codes: 0 completed, 1 run failed, 2 usage or document error, 3 paused.
+
+Imports of the engine, the tools, rich and the providers happen inside the commands, so
+``llmos --help`` and ``llmos-run --help`` stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from llmos import __version__
+from llmos.exceptions import DocumentError, DocumentErrors, LLMOSError
+
+__all__ = ["main", "run_main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        out[key.strip()] = value
+    return out
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _print_errors(errors: list[DocumentError]) -> None:
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
+
+
+@click.command("run", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mode", type=click.Choice(["execution", "simulation"]), default="execution", show_default=True,
+              help="execution runs tools for real; simulation never touches the world.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A scenario input (repeatable).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Project root (default: the nearest folder with system/SystemAgent.md).")
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
+              help="Where runs, outputs and traces go (default: ROOT/workspace).")
+@click.option("--provider", type=click.Choice(["auto", "local", "scripted", "claude"]), default="auto",
+              show_default=True, help="Who answers agent steps.")
+@click.option("--script", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Answers for the scripted provider (YAML or JSON).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
+def run_command(scenario: Path, mode: str, sets: tuple[str, ...], root: Path | None, workspace: Path | None,
+                provider: str, script: Path | None, as_json: bool) -> None:
+    """Run SCENARIO (a scenarios/*.md document) as a persisted state machine.
+
+    Progress goes to stderr; the summary names the execution id, status, steps, cost, time and
+    output paths. Exit codes: 0 completed, 1 failed, 2 usage or document error, 3 paused.
+    """
+    from llmos.engine import run_scenario
+
+    console = _stderr_console()
+    given = _parse_sets(sets)
+    try:
+        result = run_scenario(scenario, root=root, inputs=given, mode=mode, provider=provider, script=script,
+                              workspace=workspace, progress=lambda line: console.print(f"[dim]·[/dim] {line}"))
+    except DocumentErrors as exc:
+        _print_errors(exc.errors)
+        sys.exit(EXIT_USAGE)
+    except DocumentError as exc:
+        _print_errors([exc])
+        sys.exit(EXIT_USAGE)
+    except LLMOSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        _print_summary(console, result)
+    if result.error:
+        for line in str(result.error).splitlines():
+            click.echo(f"error: {line}", err=True)
+    sys.exit(result.exit_code)
+
+
+def _print_summary(console: Any, result: Any) -> None:
+    from rich.table import Table
+
+    colour = {"completed": "green", "failed": "red", "paused": "yellow"}.get(result.status, "white")
+    table = Table(title=f"{result.scenario or 'run'} · {result.execution_id}", title_justify="left")
+    for column in ("step", "component", "status", "time (s)", "cost (USD)", "source"):
+        table.add_column(column)
+    for step in result.steps:
+        table.add_row(step["id"], step["component"] + (f" ({step['tool']})" if step["tool"] else ""), step["status"],
+                      f"{step['duration_s']:.2f}", f"{step['cost_usd']:.4f}", step["source"] or "")
+    console.print(table)
+    console.print(f"status: [{colour}]{result.status}[/{colour}]  mode: {result.mode}  provider: "
+                  f"{result.provider_detail}")
+    console.print(f"cost: ${result.cost_usd:.4f}  time: {result.duration_s:.2f} s")
+    console.print(f"state: {result.state_path}")
+    if result.trace_path:
+        console.print(f"trace: {result.trace_path}")
+    for output in result.outputs:
+        console.print(f"output: {output}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="llmos")
+def main() -> None:
+    """LLM-OS: Markdown documents run as persisted state machines with real tools and traces."""
+
+
+main.add_command(run_command)
+
+
+@main.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def validate_command(paths: tuple[Path, ...]) -> None:
+    """Check documents or project roots and list every problem (exit 2 if any).
+
+    With no PATHS, checks the project root around the current folder.
+    """
+    from llmos.project import find_root, validate_paths
+
+    targets = list(paths)
+    if not targets:
+        root = find_root(Path.cwd())
+        if root is None:
+            click.echo("error: no project root here (no system/SystemAgent.md); give PATHS", err=True)
+            sys.exit(EXIT_USAGE)
+        targets = [root]
+    problems = validate_paths(targets)
+    if problems:
+        _print_errors(problems)
+        click.echo(f"{len(problems)} problem(s) found", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"ok: {', '.join(str(t) for t in targets)}")
+
+
+@main.command("library")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Project root.")
+@click.option("--json", "as_json", is_flag=True, help="Print the components as JSON.")
+def library_command(root: Path | None, as_json: bool) -> None:
+    """Show the component library as a table."""
+    from llmos.project import Project, find_root
+
+    folder = root or find_root(Path.cwd())
+    if folder is None:
+        click.echo("error: no project root here; pass --root", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        project = Project.load(folder)
+    except DocumentError as exc:
+        _print_errors(exc.errors if isinstance(exc, DocumentErrors) else [exc])
+        sys.exit(EXIT_USAGE)
+    rows = project.library.registry_rows()
+    if as_json:
+        keys = ("name", "kind", "tag", "path", "claude_tool", "cost_usd", "latency_s", "status")
+        click.echo(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"SmartLibrary · {project.root}", title_justify="left")
+    for column in ("name", "kind", "tag", "path", "Claude Code tool", "cost (USD)", "latency (s)", "status"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    for problem in project.problems:
+        click.echo(f"warning: {problem}", err=True)
+
+
+@main.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
+def init_command(directory: Path, force: bool) -> None:
+    """Create a new project root in DIRECTORY from the documents shipped with llmos."""
+    from llmos._resources import copy_project
+
+    try:
+        written = copy_project(directory, force=force)
+    except FileExistsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"created {directory} ({len(written)} files). Try:\n  cd {directory} && llmos validate && "
+               "llmos-run scenarios/Document_Digest_Task.md")
+
+
+def run_main() -> None:
+    """Entry point of the ``llmos-run`` console script."""
+    run_command(prog_name="llmos-run")

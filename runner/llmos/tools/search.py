@@ -1,0 +1,125 @@
+"""Grep and Glob: the runner's search tools, with Claude Code's input names.
+
+Both read only inside the policy's readable roots; files reached through a symlink that leaves
+them are skipped. Results are sorted by path so runs are reproducible (Claude Code's Glob sorts by
+modification time instead).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+from typing import Any
+
+from llmos.exceptions import PolicyError, ToolError
+from llmos.tools.base import Param, Tool, ToolContext
+
+__all__ = ["GlobTool", "GrepTool"]
+
+MAX_RESULTS = 1000
+
+
+def _walk(root: Path, pattern: str, ctx: ToolContext) -> list[Path]:
+    readable = ctx.policy.readable_roots
+    out = []
+    for path in sorted(root.glob(pattern)):
+        if not path.is_file():
+            continue
+        resolved = path.resolve()
+        if not any(resolved == r or resolved.is_relative_to(r) for r in readable):
+            continue  # a symlink out of the sandbox: never listed
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        out.append(path)
+    return out
+
+
+class GlobTool(Tool):
+    """List files matching a glob pattern (Claude Code ``Glob``).
+
+    Outputs: ``files`` (absolute paths, sorted, at most 1,000), ``count`` (all matches),
+    ``truncated``.
+    """
+
+    name = "Glob"
+    params = {
+        "pattern": Param(type="string", required=True, description="glob pattern, e.g. **/*.md"),
+        "path": Param(type="string", description="folder to search (default: the workspace)"),
+    }
+
+    def run(self, inputs: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        root = ctx.policy.check_read(inputs.get("path") or str(ctx.workspace), tool=self.name)
+        if not root.is_dir():
+            raise ToolError(f"no such folder: {root}", tool=self.name, step=ctx.step)
+        pattern = inputs["pattern"]
+        if ".." in Path(pattern).parts or Path(pattern).is_absolute():
+            raise PolicyError(f"refused pattern {pattern!r}: it must be relative, without '..'", tool=self.name)
+        files = _walk(root, pattern, ctx)
+        return {"files": [str(p) for p in files[:MAX_RESULTS]], "count": len(files),
+                "truncated": len(files) > MAX_RESULTS}
+
+
+class GrepTool(Tool):
+    """Search file contents with a regular expression (Claude Code ``Grep``; Python ``re`` syntax).
+
+    ``output_mode`` ``files_with_matches`` (default) gives ``files``; ``content`` gives ``matches``
+    (``{file, line, text}``); ``count`` gives ``counts`` per file. Every mode gives ``count``.
+    """
+
+    name = "Grep"
+    params = {
+        "pattern": Param(type="string", required=True, description="regular expression"),
+        "path": Param(type="string", description="file or folder to search (default: the workspace)"),
+        "glob": Param(type="string", description="only files matching this glob, e.g. *.md"),
+        "output_mode": Param(type="string", description="files_with_matches, content or count"),
+        "-i": Param(type="boolean", description="case-insensitive"),
+        "head_limit": Param(type="integer", description="return at most this many results"),
+    }
+
+    def run(self, inputs: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        mode = inputs.get("output_mode") or "files_with_matches"
+        if mode not in {"files_with_matches", "content", "count"}:
+            raise ToolError(f"output_mode must be files_with_matches, content or count; got {mode!r}",
+                            tool=self.name, step=ctx.step)
+        try:
+            regex = re.compile(inputs["pattern"], re.IGNORECASE if inputs.get("-i") else 0)
+        except re.error as exc:
+            raise ToolError(f"invalid regular expression: {exc}", tool=self.name, step=ctx.step) from None
+        root = ctx.policy.check_read(inputs.get("path") or str(ctx.workspace), tool=self.name)
+        if root.is_file():
+            files = [root]
+        elif root.is_dir():
+            files = _walk(root, "**/*", ctx)
+        else:
+            raise ToolError(f"no such file or folder: {root}", tool=self.name, step=ctx.step)
+        if inputs.get("glob"):
+            files = [f for f in files if fnmatch.fnmatch(f.name, inputs["glob"]) or fnmatch.fnmatch(str(f), inputs["glob"])]
+        limit = inputs.get("head_limit") or MAX_RESULTS
+        matched: list[str] = []
+        matches: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
+        for file in files:
+            try:
+                if file.stat().st_size > ctx.max_bytes:
+                    continue
+                data = file.read_bytes()
+            except OSError:
+                continue
+            if b"\x00" in data[:8192]:
+                continue
+            text = data.decode("utf-8", errors="replace")
+            n = 0
+            for number, line in enumerate(text.splitlines(), start=1):
+                if regex.search(line):
+                    n += 1
+                    if mode == "content" and len(matches) < limit:
+                        matches.append({"file": str(file), "line": number, "text": line})
+            if n:
+                matched.append(str(file))
+                counts[str(file)] = n
+        if mode == "content":
+            return {"matches": matches, "count": sum(counts.values())}
+        if mode == "count":
+            return {"counts": dict(list(counts.items())[:limit]), "count": sum(counts.values())}
+        return {"files": matched[:limit], "count": len(matched)}
