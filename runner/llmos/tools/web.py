@@ -5,7 +5,7 @@
   ``ctx.max_bytes`` (the size cap), checking ``Content-Length`` first.
 * The charset comes from the Content-Type header, else from the HTML's ``<meta charset>``, else
   from charset-normalizer's detection; an unknown charset name falls back to detection.
-* HTML becomes Markdown with markdownify (scripts, styles and navigation chrome removed);
+* HTML becomes Markdown with markdownify (scripts, styles, comments, ``nav``/``aside`` and navigation bars removed; the ``<main>`` or ``<article>`` element when the page has one);
   ``text/*``, JSON and XML are returned as text; anything else (PDF, images, archives) is refused
   as binary.
 
@@ -29,7 +29,9 @@ __all__ = ["WebFetchTool", "html_to_markdown"]
 
 _TEXT_TYPES = {"application/json", "application/xml", "application/xhtml+xml", "application/ld+json",
                "application/javascript", "application/x-yaml", "application/yaml"}
-_DROP_TAGS = ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "form", "button"]
+_DROP_TAGS = ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "form", "button", "nav", "aside"]
+# Navigation bars of generated documentation (DocBook's navheader/navfooter, skip links).
+_CHROME_CLASSES = ["navheader", "navfooter", "skip-link", "skiplink"]
 
 
 def html_to_markdown(html: str) -> tuple[str, str]:
@@ -39,15 +41,21 @@ def html_to_markdown(html: str) -> tuple[str, str]:
         ``(markdown, title)``; the title is ``""`` when the page has none.
     """
     from bs4 import BeautifulSoup
+    from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
     from markdownify import MarkdownConverter
 
     soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    title = " ".join(soup.title.get_text(" ", strip=True).split()) if soup.title else ""
+    for node in soup.find_all(string=lambda s: isinstance(s, (Comment, Declaration, Doctype, ProcessingInstruction))):
+        node.extract()
     for tag in soup(_DROP_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(attrs={"role": "navigation"}) + soup.find_all(class_=_CHROME_CLASSES):
         tag.decompose()
     if soup.head is not None:
         soup.head.decompose()
-    markdown = MarkdownConverter(heading_style="ATX", bullets="-", strip=["img"]).convert_soup(soup)
+    main = soup.find("main") or soup.find("article") or soup
+    markdown = MarkdownConverter(heading_style="ATX", bullets="-", strip=["img"]).convert_soup(main)
     markdown = re.sub(r"[ \t]+\n", "\n", markdown)
     markdown = re.sub(r"\n{3,}", "\n\n", markdown).strip() + "\n"
     return markdown, title
