@@ -132,13 +132,16 @@ def parse_document(text: str, *, path: str | Path | None = None) -> Document:
             fm, body = handler.split(text)
         except ValueError:
             raise DocumentError("front matter starts with '---' but is never closed", path=file, line=1) from None
-        # fm begins with the newline that ends the opening '---', so YAML line n is file line n + 1.
+        # The YAML text and the body are suffixes of ``text``; count the newlines before each to map
+        # their lines to file lines (the boundary pattern may or may not swallow a newline).
+        fm_first_line = text[: text.find(fm, 3)].count("\n") + 1
+        line_offset = text[: len(text) - len(body)].count("\n")
         try:
             loaded = handler.load(fm)
             root = yaml.compose(fm, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark is not None else 1
+            line = mark.line + fm_first_line if mark is not None else 1
             problem = exc.problem or exc.context or "invalid YAML"
             raise DocumentError(f"malformed front matter: {problem}", path=file, line=line) from None
         except yaml.YAMLError as exc:
@@ -150,8 +153,7 @@ def parse_document(text: str, *, path: str | Path | None = None) -> Document:
         meta = loaded
         if root is not None:
             _key_lines(root, (), key_lines)
-            key_lines = {k: v for k, v in key_lines.items()}
-        line_offset = fm.count("\n")
+            key_lines = {k: v + fm_first_line - 1 for k, v in key_lines.items()}
     sections = parse_sections(body, line_offset=line_offset)
     return Document(
         path=file,

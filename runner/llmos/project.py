@@ -15,7 +15,7 @@ from typing import Any
 from llmos.documents import iter_markdown, load_document
 from llmos.exceptions import DocumentError, DocumentErrors, join_errors
 from llmos.library import Library, load_library
-from llmos.scenario import Scenario, parse_scenario
+from llmos.scenario import Scenario, build_scenario, parse_scenario
 from llmos.system import (
     StateMachine,
     ToolMapRow,
@@ -187,6 +187,16 @@ def _flatten(exc: DocumentError) -> list[DocumentError]:
     return list(exc.errors) if isinstance(exc, DocumentErrors) else [exc]
 
 
+def _check_scenario_file(path: Path, project: Project | None) -> list[DocumentError]:
+    try:
+        scenario, problems = build_scenario(load_document(path))
+    except DocumentError as exc:
+        return _flatten(exc)
+    if project is not None:
+        problems.extend(project.check_scenario(scenario))
+    return problems
+
+
 def validate_paths(paths: list[Path]) -> list[DocumentError]:
     """Every problem in the given documents or project roots (``llmos validate``).
 
@@ -219,12 +229,7 @@ def validate_paths(paths: list[Path]) -> list[DocumentError]:
                 continue
             problems.extend(project.problems)
             for scenario_path in project.scenario_paths():
-                try:
-                    scenario = parse_scenario(load_document(scenario_path))
-                except DocumentError as exc:
-                    problems.extend(_flatten(exc))
-                    continue
-                problems.extend(project.check_scenario(scenario))
+                problems.extend(_check_scenario_file(scenario_path, project))
             continue
         if not path.exists():
             problems.append(DocumentError("no such file", path=raw))
@@ -237,10 +242,7 @@ def validate_paths(paths: list[Path]) -> list[DocumentError]:
 
                 load_component(path)
             elif kind == "scenarios":
-                scenario = parse_scenario(load_document(path))
-                project = project_for(root) if root else None
-                if project is not None:
-                    problems.extend(project.check_scenario(scenario))
+                problems.extend(_check_scenario_file(path, project_for(root) if root else None))
             elif kind == "system" and root is not None:
                 project_for(root)
             else:

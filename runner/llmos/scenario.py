@@ -17,7 +17,9 @@ from llmos.documents import Document, FieldSpec, Fields, load_document, parse_fi
 from llmos.exceptions import DocumentError, join_errors
 from llmos.templating import TemplateSyntaxProblem, is_template, references
 
-__all__ = ["ON_ERROR_ACTIONS", "Scenario", "Step", "check_step_references", "load_scenario", "parse_scenario"]
+__all__ = [
+    "ON_ERROR_ACTIONS", "Scenario", "Step", "build_scenario", "check_step_references", "load_scenario", "parse_scenario",
+]
 
 #: What a step may do when it fails for good: stop the run, skip the step, or retry it.
 #: ``fallback: <component>`` is also accepted (a mapping).
@@ -241,6 +243,15 @@ def parse_scenario(doc: Document) -> Scenario:
     Raises:
         DocumentError: Every problem found, each with its line.
     """
+    scenario, errors = build_scenario(doc)
+    if errors:
+        raise join_errors(errors)
+    return scenario
+
+
+def build_scenario(doc: Document) -> tuple[Scenario, list[DocumentError]]:
+    """Like :func:`parse_scenario`, but returns the problems with a best-effort scenario instead of
+    raising, so a validator can go on to check the steps against the library."""
     f = Fields(doc)
     f.unknown_keys(_SCENARIO_KEYS, "scenario")
     name = f.string("name", required=True) or (doc.path.stem if doc.path else "scenario")
@@ -260,9 +271,7 @@ def parse_scenario(doc: Document) -> Scenario:
         ids.add(step.id)
         steps.append(step)
     f.errors.extend(check_step_references(steps, inputs, lambda msg, *key: doc.error(msg, *key)))
-    if f.errors:
-        raise join_errors(f.errors)
-    return Scenario(
+    scenario = Scenario(
         name=name,
         goal=goal,
         description=f.string("description") or "",
@@ -273,6 +282,7 @@ def parse_scenario(doc: Document) -> Scenario:
         sha256=doc.sha256,
         document=doc,
     )
+    return scenario, f.errors
 
 
 def load_scenario(path: str | Path) -> Scenario:

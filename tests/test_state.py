@@ -1,0 +1,90 @@
+"""execution_state.md: render -> parse round trip, atomic writes, the journal and schema versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmos.exceptions import StateError
+from llmos.project import Project
+from llmos.state import RunState, RunStore, StepState, Transition, load_state
+
+
+def sample_state() -> RunState:
+    return RunState(
+        execution_id="run-20260101-000000-abcdef", scenario="S", scenario_path="/p/scenarios/S.md", goal="g",
+        mode="execution", provider="scripted", status="running", phase="EXECUTE", started_at="2026-01-01T00:00:00.000Z",
+        updated_at="2026-01-01T00:00:01.000Z", duration_s=1.0, project_root="/p", workspace="/p/workspace",
+        inputs={"url": "http://127.0.0.1/x", "n": 3, "flag": True},
+        plan=[{"id": "a", "component": "C", "inputs": {"x": "{{ inputs.url }}"}}],
+        steps=[StepState(id="a", component="C", tool="Read", status="completed", attempts=2,
+                         outputs={"content": "line one\nline two\n", "n": 1.5}, document_sha256="ab" * 32),
+               StepState(id="b", component="D", kind="agent", status="pending")],
+        current_step=None, cost_usd=0.0123, budget_usd=1.0, transition_count=2,
+        recent_transitions=[Transition(seq=1, at="t1", kind="phase", source="", target="INITIALIZE"),
+                            Transition(seq=2, at="t2", kind="tool_call", source="", target="ok", step="a",
+                                       detail="C.Read", data={"duration_s": 0.1})],
+        error=None, outputs=["/p/workspace/x.md"],
+    )
+
+
+def store(tmp_path: Path, project: Path) -> RunStore:
+    return RunStore(tmp_path / "ws", "run-20260101-000000-abcdef", Project.load(project).state_template)
+
+
+def test_render_then_parse_gives_the_same_state(tmp_path: Path, project: Path) -> None:
+    s = store(tmp_path, project)
+    state = sample_state()
+    s.record(state, state.recent_transitions[-1])
+    assert load_state(s.state_path) == state
+    assert load_state(s.mirror_path) == state
+
+
+def test_rendered_body_shows_the_plan_to_people(tmp_path: Path, project: Path) -> None:
+    text = store(tmp_path, project).render(sample_state())
+    body = text.split("\n---\n", 1)[1]
+    assert body.startswith("# Execution state · run-20260101-000000-abcdef\n")
+    assert "| 1 | `a` | C | Read | completed | 2 | 0.00 | 0.0000 | - |" in body
+    assert "| Cost | $0.0123 of $1.00 |" in body
+
+
+def test_every_record_appends_one_journal_line_and_leaves_no_temp_files(tmp_path: Path, project: Path) -> None:
+    s = store(tmp_path, project)
+    state = sample_state()
+    for t in state.recent_transitions:
+        s.record(state, t)
+    assert s.journal() == state.recent_transitions
+    assert sorted(p.name for p in s.run_dir.iterdir()) == ["execution_state.md", "journal.jsonl"]
+
+
+def test_long_strings_become_artifact_references(tmp_path: Path, project: Path) -> None:
+    s = store(tmp_path, project)
+    ref = s.offload("fetch.outputs", {"content": "x" * 5000, "short": "y"})
+    assert ref["short"] == "y"
+    assert ref["content"]["chars"] == 5000
+    assert (s.run_dir / ref["content"]["artifact"]).read_text() == "x" * 5000
+
+
+def test_secrets_never_reach_the_state_file(tmp_path: Path, project: Path) -> None:
+    s = store(tmp_path, project)
+    state = sample_state()
+    state.inputs["token"] = "api_key=sk-ant-abcdefghijklmnopqrstuvwxyz0123"
+    s.record(state, state.recent_transitions[-1])
+    text = s.state_path.read_text()
+    assert "sk-ant-abcdef" not in text
+    assert "[REDACTED]" in text
+
+
+def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "execution_state.md"
+    path.write_text("---\nschema_version: 99\nexecution_id: x\n---\n")
+    with pytest.raises(StateError, match="unknown state schema_version 99; this runner reads version 1"):
+        load_state(path)
+
+
+def test_a_file_without_front_matter_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "execution_state.md"
+    path.write_text("# nothing here\n")
+    with pytest.raises(StateError, match="no front matter"):
+        load_state(path)
