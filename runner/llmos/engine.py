@@ -324,7 +324,7 @@ class _Run:
                 else:
                     self.finish(st, started, outputs, note=f"completed by fallback {fallback} after: {exc}")
                     return
-            st.error = str(exc)
+            st.error = str(exc).removeprefix(f"step {step.id!r}: ")
             st.finished_at = utc_now()
             st.duration_s = round(time.perf_counter() - started, 3)
             if step.on_error == "skip":
@@ -393,7 +393,7 @@ class _Run:
         label = component.name if tool is None else f"{component.name}.{tool}"
         self.record(kind, "", "ok" if error is None else "error", step=step.id,
                     detail=str(error) if error else label, data=data)
-        if component.kind == "tool" and outputs and tool in {"Write", "Edit"} and outputs.get("file_path"):
+        if outputs and tool in {"Write", "Edit"} and meta.get("source") == "real" and outputs.get("file_path"):
             if outputs["file_path"] not in self.state.outputs:
                 self.state.outputs.append(outputs["file_path"])
 
