@@ -118,6 +118,8 @@ class Project:
         known = ", ".join(sorted(self.library.components)) or "none"
         for index, step in enumerate(scenario.steps):
             component = self.library.get(step.component)
+            if component is None and step.component in self.library.broken:
+                continue  # the component file exists but is broken; its own errors say why
             if component is None:
                 problems.append(scenario.error(
                     f"step {step.id!r}: unknown component {step.component!r} (library: {known})",
