@@ -44,7 +44,7 @@ def _serve(routes: dict[str, Handler], requests: list[str], folder: Path) -> typ
         def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
             super().__init__(*args, directory=str(folder), **kwargs)
 
-        def log_message(self, format, *args):  # type: ignore[no-untyped-def]  # noqa: A002
+        def log_message(self, format, *args):  # type: ignore[no-untyped-def]
             pass
 
         def do_GET(self) -> None:
@@ -74,8 +74,13 @@ def server() -> Iterator[Server]:
         httpd.server_close()
 
 
-def reply(status: int = 200, body: bytes = b"", content_type: str | None = "text/html; charset=utf-8",
-          headers: dict[str, str] | None = None, delay_s: float = 0.0) -> Handler:
+def reply(
+    status: int = 200,
+    body: bytes = b"",
+    content_type: str | None = "text/html; charset=utf-8",
+    headers: dict[str, str] | None = None,
+    delay_s: float = 0.0,
+) -> Handler:
     """A route handler answering with a fixed response."""
 
     def handle(request: http.server.BaseHTTPRequestHandler) -> None:

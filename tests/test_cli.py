@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import REPO, Server
 
+from conftest import REPO, Server
 from llmos.cli import main, run_command
 from llmos.memory import load_entries
 from llmos.state import load_state
@@ -34,9 +34,17 @@ def test_validate_a_single_document(project: Path) -> None:
 
 
 def test_run_json_prints_the_summary_and_exits_0(project: Path, server: Server) -> None:
-    result = CliRunner().invoke(run_command, [
-        str(project / "scenarios" / "RealWorld_Research_Task.md"), "--set", f"url={server.url('/page.html')}",
-        "--provider", "scripted", "--json"])
+    result = CliRunner().invoke(
+        run_command,
+        [
+            str(project / "scenarios" / "RealWorld_Research_Task.md"),
+            "--set",
+            f"url={server.url('/page.html')}",
+            "--provider",
+            "scripted",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["status"], summary["exit_code"], summary["provider"]) == ("completed", 0, "scripted")
@@ -54,8 +62,9 @@ def test_run_missing_input_exits_2_with_the_location(project: Path) -> None:
 
 
 def test_run_bad_set_syntax_is_a_usage_error(project: Path) -> None:
-    result = CliRunner().invoke(run_command, [str(project / "scenarios" / "RealWorld_Research_Task.md"),
-                                              "--set", "url"])
+    result = CliRunner().invoke(
+        run_command, [str(project / "scenarios" / "RealWorld_Research_Task.md"), "--set", "url"]
+    )
     assert result.exit_code == 2
     assert "expected KEY=VALUE, got 'url'" in result.output
 
@@ -74,9 +83,12 @@ def test_library_lists_every_component(project: Path) -> None:
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
     assert [(r["name"], r["tag"], r["claude_tool"]) for r in rows] == [
-        ("RealSummarizationAgent", "[REAL]", "-"), ("RealFileSystemTool", "[REAL]", "Read, Write, Edit"),
-        ("RealSearchTool", "[REAL]", "Glob, Grep"), ("RealShellTool", "[REAL]", "Bash"),
-        ("RealWebFetchTool", "[REAL]", "WebFetch")]
+        ("RealSummarizationAgent", "[REAL]", "-"),
+        ("RealFileSystemTool", "[REAL]", "Read, Write, Edit"),
+        ("RealSearchTool", "[REAL]", "Glob, Grep"),
+        ("RealShellTool", "[REAL]", "Bash"),
+        ("RealWebFetchTool", "[REAL]", "WebFetch"),
+    ]
 
 
 def test_init_creates_a_project_that_validates(tmp_path: Path) -> None:
@@ -93,10 +105,12 @@ def test_init_creates_a_project_that_validates(tmp_path: Path) -> None:
 
 
 def test_help_does_not_import_heavy_modules() -> None:
-    code = ("import sys; from llmos.cli import run_main; sys.argv=['llmos-run','--help']\n"
-            "try: run_main()\nexcept SystemExit: pass\n"
-            "heavy = sorted(m for m in ('httpx','markdownify','bs4','llama_cpp','rich','jsonschema','llmos.engine',"
-            "'llmos.tools','mistune') if m in sys.modules)\nprint('HEAVY', heavy)")
+    code = (
+        "import sys; from llmos.cli import run_main; sys.argv=['llmos-run','--help']\n"
+        "try: run_main()\nexcept SystemExit: pass\n"
+        "heavy = sorted(m for m in ('httpx','markdownify','bs4','llama_cpp','rich','jsonschema','llmos.engine',"
+        "'llmos.tools','mistune') if m in sys.modules)\nprint('HEAVY', heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "HEAVY []"
     assert "Usage: llmos-run [OPTIONS] SCENARIO" in out

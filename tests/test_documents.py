@@ -26,12 +26,20 @@ def test_front_matter_keys_map_to_file_lines() -> None:
 
 
 def test_sections_tables_and_code_blocks_carry_file_lines() -> None:
-    text = "---\na: 1\n---\n# Top\n\nIntro.\n\n## Table\n\n| X | Y |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\n## Code\n\n```yaml\nk: v\n```\n"
+    text = (
+        "---\na: 1\n---\n# Top\n\nIntro.\n\n## Table\n\n| X | Y |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\n"
+        "## Code\n\n```yaml\nk: v\n```\n"
+    )
     doc = parse_document(text)
     titles = [(s.title, s.level, s.line) for s in doc.sections]
     assert titles == [("Top", 1, 4), ("Table", 2, 8), ("Code", 2, 15)]
     table = doc.section("table").tables[0]  # type: ignore[union-attr]
-    assert (table.header, table.rows, table.line, table.row_lines) == (["X", "Y"], [["1", "2"], ["3", "4"]], 10, [12, 13])
+    assert (table.header, table.rows, table.line, table.row_lines) == (
+        ["X", "Y"],
+        [["1", "2"], ["3", "4"]],
+        10,
+        [12, 13],
+    )
     block = doc.section("Code").code_blocks[0]  # type: ignore[union-attr]
     assert (block.info, block.code, block.line) == ("yaml", "k: v\n", 17)
 
@@ -93,11 +101,17 @@ def test_every_wrong_type_is_listed_with_its_line() -> None:
         (6, "'real' must be true or false, got str"),
         (7, "'cost_usd' must be a number, got str"),
         (8, "'attempts' must be at least 1; got 0"),
-        (10, "inputs.url has unknown type 'link' (expected one of: array, boolean, integer, number, object, path, "
-             "string, url)"),
-        (11, "unknown component key 'typo_key' (expected one of: claude_tool, cost_usd, description, error_modes, "
-             "idempotent, inputs, kind, latency_s, max_bytes, max_turns, model, name, outputs, real, retry, "
-             "side_effects, status, timeout_s, tools, version)"),
+        (
+            10,
+            "inputs.url has unknown type 'link' (expected one of: array, boolean, integer, number, object, path, "
+            "string, url)",
+        ),
+        (
+            11,
+            "unknown component key 'typo_key' (expected one of: claude_tool, cost_usd, description, error_modes, "
+            "idempotent, inputs, kind, latency_s, max_bytes, max_turns, model, name, outputs, real, retry, "
+            "side_effects, status, timeout_s, tools, version)",
+        ),
     ]
 
 
@@ -107,8 +121,11 @@ def test_shipped_agent_parses_with_outputs_schema_and_examples() -> None:
     schema = agent.output_schema()
     assert schema["required"] == ["summary", "key_points"]
     assert schema["properties"]["summary"] == {
-        "type": "string", "description": "the summary: 2 to 5 sentences in plain prose", "minLength": 40,
-        "maxLength": 1200}
+        "type": "string",
+        "description": "the summary: 2 to 5 sentences in plain prose",
+        "minLength": 40,
+        "maxLength": 600,
+    }
     assert schema["additionalProperties"] is False
     assert len(agent.examples) == 1
     assert agent.prompt.startswith("You are RealSummarizationAgent")

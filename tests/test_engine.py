@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Server, closed_port, reply
 
+from conftest import Server, closed_port, reply
 from llmos.engine import run_scenario
 from llmos.memory import load_entries
 from llmos.state import load_state
@@ -38,8 +38,9 @@ def traces(project: Path) -> list[dict]:
 
 
 def test_research_task_on_a_real_page(project: Path, server: Server, script: Path) -> None:
-    result = run_scenario(project / RESEARCH, inputs={"url": server.url("/page.html")}, provider="scripted",
-                          script=script)
+    result = run_scenario(
+        project / RESEARCH, inputs={"url": server.url("/page.html")}, provider="scripted", script=script
+    )
     assert (result.status, result.exit_code, result.error) == ("completed", 0, None)
 
     run_dir = project / "workspace" / "runs" / result.execution_id
@@ -54,37 +55,56 @@ def test_research_task_on_a_real_page(project: Path, server: Server, script: Pat
     state = load_state(run_dir / "execution_state.md")
     assert (state.status, state.phase) == ("completed", "COMPLETED")
     assert [(s.id, s.status, s.source) for s in state.steps] == [
-        ("fetch", "completed", "real"), ("summarize", "completed", "generated"), ("save_page", "completed", "real"),
-        ("save_summary", "completed", "real")]
+        ("fetch", "completed", "real"),
+        ("summarize", "completed", "generated"),
+        ("save_page", "completed", "real"),
+        ("save_summary", "completed", "real"),
+    ]
     assert load_state(project / "workspace" / "execution_state.md") == state
 
     [trace] = traces(project)
     assert trace["execution_id"] == result.execution_id
     assert [(c["step"], c["tool"], c["performance"]["success"], c["source"]) for c in trace["tool_calls"]] == [
-        ("fetch", "WebFetch", True, "real"), ("save_page", "Write", True, "real"), ("save_summary", "Write", True, "real")]
-    assert trace["tool_calls"][0]["inputs"] == {"url": server.url("/page.html"),
-                                                "prompt": "Extract the main content of the page."}
+        ("fetch", "WebFetch", True, "real"),
+        ("save_page", "Write", True, "real"),
+        ("save_summary", "Write", True, "real"),
+    ]
+    assert trace["tool_calls"][0]["inputs"] == {
+        "url": server.url("/page.html"),
+        "prompt": "Extract the main content of the page.",
+    }
     assert "The locale" in trace["tool_calls"][0]["outputs"]["content"]  # artifacts are inlined again
     [agent] = trace["agent_steps"]
     assert (agent["step"], agent["provider"], agent["source"]) == ("summarize", "scripted", "generated")
     assert trace["final_outcome"] == "success"
     phases = [(t["from"], t["to"]) for t in trace["state_transitions"] if t["kind"] == "phase"]
-    assert phases == [("", "INITIALIZE"), ("INITIALIZE", "PLAN"), ("PLAN", "EXECUTE"), ("EXECUTE", "UPDATE_MEMORY"),
-                      ("UPDATE_MEMORY", "EXPORT_TRACE")]
+    assert phases == [
+        ("", "INITIALIZE"),
+        ("INITIALIZE", "PLAN"),
+        ("PLAN", "EXECUTE"),
+        ("EXECUTE", "UPDATE_MEMORY"),
+        ("UPDATE_MEMORY", "EXPORT_TRACE"),
+    ]
     metrics = trace["quality_metrics"]
     assert (metrics["steps_planned"], metrics["step_success_rate"], metrics["errors"]) == (4, 1.0, 0)
     assert metrics["summaries"]["summarize"]["grounding"] > 0.5
 
     [entry] = load_entries(project / "system" / "SmartMemory.md")
     assert (entry.id, entry.outcome, entry.scenario, entry.provider) == (
-        result.execution_id, "completed", "RealWorld_Research_Task", "scripted")
+        result.execution_id,
+        "completed",
+        "RealWorld_Research_Task",
+        "scripted",
+    )
     assert entry.components == ["RealWebFetchTool", "RealSummarizationAgent", "RealFileSystemTool"]
 
 
-def test_every_transition_is_in_the_journal_and_the_state_keeps_the_recent_ones(project: Path, server: Server,
-                                                                                script: Path) -> None:
-    result = run_scenario(project / RESEARCH, inputs={"url": server.url("/page.html")}, provider="scripted",
-                          script=script)
+def test_every_transition_is_in_the_journal_and_the_state_keeps_the_recent_ones(
+    project: Path, server: Server, script: Path
+) -> None:
+    result = run_scenario(
+        project / RESEARCH, inputs={"url": server.url("/page.html")}, provider="scripted", script=script
+    )
     journal = [json.loads(line) for line in (result.run_dir / "journal.jsonl").read_text().splitlines()]
     state = load_state(result.state_path)
     assert [t["seq"] for t in journal] == list(range(1, state.transition_count + 1))
@@ -100,7 +120,9 @@ def failed_state(result) -> tuple[str, str, str]:  # type: ignore[no-untyped-def
 
 def test_unreachable_url_fails_the_run_after_retries(project: Path, script: Path) -> None:
     tool = project / "components" / "tools" / "RealWebFetchTool.md"
-    tool.write_text(tool.read_text().replace("retry: {attempts: 3, backoff_s: 1}", "retry: {attempts: 2, backoff_s: 0.01}"))
+    tool.write_text(
+        tool.read_text().replace("retry: {attempts: 3, backoff_s: 1}", "retry: {attempts: 2, backoff_s: 0.01}")
+    )
     url = f"http://127.0.0.1:{closed_port()}/"
     result = run_scenario(project / RESEARCH, inputs={"url": url}, provider="scripted", script=script)
     assert (result.status, result.exit_code) == ("failed", 1)
@@ -115,12 +137,20 @@ def test_unreachable_url_fails_the_run_after_retries(project: Path, script: Path
     assert entry.lessons[0].startswith("RealWebFetchTool (WebFetch) failed in step fetch: WebFetch: cannot connect")
 
 
-@pytest.mark.parametrize(("route", "expected"), [
-    (reply(body=b"\x89PNG\r\n\x1a\n\x00", content_type="image/png"), "content type 'image/png' (binary)"),
-    (reply(body=b"<p>" + b"x" * 6_000_000 + b"</p>"), "over the 5000000-byte size cap"),
-])
-def test_non_html_and_oversized_pages_fail_the_fetch_step(project: Path, server: Server, script: Path, route,  # type: ignore[no-untyped-def]
-                                                          expected: str) -> None:
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        (reply(body=b"\x89PNG\r\n\x1a\n\x00", content_type="image/png"), "content type 'image/png' (binary)"),
+        (reply(body=b"<p>" + b"x" * 6_000_000 + b"</p>"), "over the 5000000-byte size cap"),
+    ],
+)
+def test_non_html_and_oversized_pages_fail_the_fetch_step(
+    project: Path,
+    server: Server,
+    script: Path,
+    route,  # type: ignore[no-untyped-def]
+    expected: str,
+) -> None:
     server.routes["/x"] = route
     result = run_scenario(project / RESEARCH, inputs={"url": server.url("/x")}, provider="scripted", script=script)
     phase, kind, message = failed_state(result)
@@ -133,8 +163,9 @@ def test_missing_required_input_fails_at_initialize_naming_the_line(project: Pat
     result = run_scenario(project / RESEARCH, inputs={}, provider="scripted")
     phase, kind, message = failed_state(result)
     assert (phase, kind, result.exit_code) == ("FAILED", "InputError", 2)
-    assert message == (f"{project / RESEARCH}:6: missing required input 'url' (the page to research); "
-                       "give it with --set url=VALUE")
+    assert message == (
+        f"{project / RESEARCH}:6: missing required input 'url' (the page to research); give it with --set url=VALUE"
+    )
 
 
 def test_malformed_front_matter_fails_at_initialize(project: Path) -> None:
@@ -157,8 +188,10 @@ def test_unknown_component_fails_at_initialize(project: Path) -> None:
 
 def test_template_naming_an_unknown_step_fails_at_initialize(project: Path) -> None:
     path = project / "scenarios" / "Ref.md"
-    path.write_text("---\nname: Ref\ngoal: g\nsteps:\n  - id: a\n    component: RealShellTool\n"
-                    "    inputs: {command: 'echo {{ steps.ghost.outputs.stdout }}'}\n---\n")
+    path.write_text(
+        "---\nname: Ref\ngoal: g\nsteps:\n  - id: a\n    component: RealShellTool\n"
+        "    inputs: {command: 'echo {{ steps.ghost.outputs.stdout }}'}\n---\n"
+    )
     result = run_scenario(path, provider="scripted")
     _phase, kind, message = failed_state(result)
     assert kind == "DocumentError"
@@ -167,8 +200,10 @@ def test_template_naming_an_unknown_step_fails_at_initialize(project: Path) -> N
 
 def test_path_escape_fails_the_step_and_writes_nothing(project: Path, tmp_path: Path) -> None:
     path = project / "scenarios" / "Escape.md"
-    path.write_text("---\nname: Escape\ngoal: g\nsteps:\n  - id: w\n    component: RealFileSystemTool\n    tool: Write\n"
-                    "    inputs: {file_path: ../../outside.txt, content: x}\n---\n")
+    path.write_text(
+        "---\nname: Escape\ngoal: g\nsteps:\n  - id: w\n    component: RealFileSystemTool\n    tool: Write\n"
+        "    inputs: {file_path: ../../outside.txt, content: x}\n---\n"
+    )
     result = run_scenario(path, provider="scripted")
     _phase, kind, message = failed_state(result)
     assert kind == "PolicyError"
@@ -179,8 +214,7 @@ def test_path_escape_fails_the_step_and_writes_nothing(project: Path, tmp_path: 
 def test_provider_returning_invalid_json_fails_the_agent_step(project: Path, server: Server, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("- step: summarize\n  text: 'Sure! Here is the summary: it is about locales.'\n")
-    result = run_scenario(project / RESEARCH, inputs={"url": server.url("/page.html")}, provider="scripted",
-                          script=bad)
+    result = run_scenario(project / RESEARCH, inputs={"url": server.url("/page.html")}, provider="scripted", script=bad)
     _phase, kind, message = failed_state(result)
     assert kind == "ProviderError"
     assert message.startswith("step 'summarize': provider 'scripted': returned invalid JSON")
@@ -191,9 +225,11 @@ def test_provider_returning_invalid_json_fails_the_agent_step(project: Path, ser
 
 def test_on_error_skip_lets_the_run_complete(project: Path) -> None:
     path = project / "scenarios" / "Skip.md"
-    path.write_text("---\nname: Skip\ngoal: g\nsteps:\n  - id: bad\n    component: RealShellTool\n    on_error: skip\n"
-                    "    inputs: {command: 'exit 4'}\n  - id: good\n    component: RealShellTool\n"
-                    "    inputs: {command: 'echo done'}\n---\n")
+    path.write_text(
+        "---\nname: Skip\ngoal: g\nsteps:\n  - id: bad\n    component: RealShellTool\n    on_error: skip\n"
+        "    inputs: {command: 'exit 4'}\n  - id: good\n    component: RealShellTool\n"
+        "    inputs: {command: 'echo done'}\n---\n"
+    )
     result = run_scenario(path, provider="scripted")
     assert result.status == "completed"
     assert [(s["id"], s["status"]) for s in result.steps] == [("bad", "skipped"), ("good", "completed")]
@@ -201,10 +237,13 @@ def test_on_error_skip_lets_the_run_complete(project: Path) -> None:
 
 def test_for_each_runs_the_step_once_per_item(project: Path) -> None:
     path = project / "scenarios" / "Loop.md"
-    path.write_text("---\nname: Loop\ngoal: g\nsteps:\n  - id: each\n    component: RealShellTool\n"
-                    "    for_each: \"{{ ['a', 'b', 'c'] }}\"\n    inputs: {command: 'echo {{ index }}-{{ item }}'}\n"
-                    "  - id: join\n    component: RealShellTool\n"
-                    "    inputs: {command: \"echo {{ steps.each.outputs.results | map(attribute='stdout') | map('trim') | join(',') }}\"}\n---\n")
+    path.write_text(
+        "---\nname: Loop\ngoal: g\nsteps:\n  - id: each\n    component: RealShellTool\n"
+        "    for_each: \"{{ ['a', 'b', 'c'] }}\"\n    inputs: {command: 'echo {{ index }}-{{ item }}'}\n"
+        "  - id: join\n    component: RealShellTool\n"
+        "    inputs: {command: \"echo {{ steps.each.outputs.results | map(attribute='stdout') | map('trim') "
+        "| join(',') }}\"}\n---\n"
+    )
     result = run_scenario(path, provider="scripted")
     assert result.status == "completed"
     state = load_state(result.state_path)
@@ -212,8 +251,9 @@ def test_for_each_runs_the_step_once_per_item(project: Path) -> None:
 
 
 def test_simulation_mode_never_touches_the_world(project: Path) -> None:
-    result = run_scenario(project / RESEARCH, inputs={"url": "http://127.0.0.1:9/never"}, provider="scripted",
-                          mode="simulation")
+    result = run_scenario(
+        project / RESEARCH, inputs={"url": "http://127.0.0.1:9/never"}, provider="scripted", mode="simulation"
+    )
     assert result.status == "completed"
     assert [s["source"] for s in result.steps] == ["example", "generated", "example", "example"]
     assert result.outputs == []  # simulated writes wrote nothing

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, Server, closed_port, reply
 
+from conftest import FIXTURES, Server, closed_port, reply
 from llmos.exceptions import ToolError
 from llmos.policy import Policy
 from llmos.tools import TOOLS, ToolContext
@@ -40,7 +40,9 @@ def test_meta_charset_is_used_when_the_header_names_none(ctx: ToolContext, serve
 
 
 def test_an_unknown_charset_name_falls_back_to_detection(ctx: ToolContext, server: Server) -> None:
-    server.routes["/odd"] = reply(body="<p>déjà vu, encore une fois</p>".encode(), content_type="text/html; charset=klingon")
+    server.routes["/odd"] = reply(
+        body="<p>déjà vu, encore une fois</p>".encode(), content_type="text/html; charset=klingon"
+    )
     out = fetch(ctx, server.url("/odd"))
     assert out["charset_source"] == "detected (header named unknown charset 'klingon')"
     assert "déjà vu" in out["content"]

@@ -118,7 +118,8 @@ def parse_sections(body: str, *, line_offset: int = 0) -> list[Section]:
         Sections in document order. Text before the first heading is a section with level 0 and
         an empty title.
     """
-    tokens, _state = _MD.parse(body)
+    parsed, _state = _MD.parse(body)
+    tokens: list[dict[str, Any]] = [t for t in parsed if isinstance(t, dict)]
     sections: list[Section] = [Section(title="", level=0, line=1 + line_offset)]
     heading_starts: list[int] = [0]
     for token in tokens:

@@ -46,20 +46,47 @@ def _print_errors(errors: list[DocumentError]) -> None:
 
 @click.command("run", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--mode", type=click.Choice(["execution", "simulation"]), default="execution", show_default=True,
-              help="execution runs tools for real; simulation never touches the world.")
+@click.option(
+    "--mode",
+    type=click.Choice(["execution", "simulation"]),
+    default="execution",
+    show_default=True,
+    help="execution runs tools for real; simulation never touches the world.",
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A scenario input (repeatable).")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
-              help="Project root (default: the nearest folder with system/SystemAgent.md).")
-@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
-              help="Where runs, outputs and traces go (default: ROOT/workspace).")
-@click.option("--provider", type=click.Choice(["auto", "local", "scripted", "claude"]), default="auto",
-              show_default=True, help="Who answers agent steps.")
-@click.option("--script", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Answers for the scripted provider (YAML or JSON).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project root (default: the nearest folder with system/SystemAgent.md).",
+)
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where runs, outputs and traces go (default: ROOT/workspace).",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "local", "scripted", "claude"]),
+    default="auto",
+    show_default=True,
+    help="Who answers agent steps.",
+)
+@click.option(
+    "--script",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Answers for the scripted provider (YAML or JSON).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
-def run_command(scenario: Path, mode: str, sets: tuple[str, ...], root: Path | None, workspace: Path | None,
-                provider: str, script: Path | None, as_json: bool) -> None:
+def run_command(
+    scenario: Path,
+    mode: str,
+    sets: tuple[str, ...],
+    root: Path | None,
+    workspace: Path | None,
+    provider: str,
+    script: Path | None,
+    as_json: bool,
+) -> None:
     """Run SCENARIO (a scenarios/*.md document) as a persisted state machine.
 
     Progress goes to stderr; the summary names the execution id, status, steps, cost, time and
@@ -70,8 +97,16 @@ def run_command(scenario: Path, mode: str, sets: tuple[str, ...], root: Path | N
     console = _stderr_console()
     given = _parse_sets(sets)
     try:
-        result = run_scenario(scenario, root=root, inputs=given, mode=mode, provider=provider, script=script,
-                              workspace=workspace, progress=lambda line: console.print(f"[dim]·[/dim] {line}"))
+        result = run_scenario(
+            scenario,
+            root=root,
+            inputs=given,
+            mode=mode,
+            provider=provider,
+            script=script,
+            workspace=workspace,
+            progress=lambda line: console.print(f"[dim]·[/dim] {line}"),
+        )
     except DocumentErrors as exc:
         _print_errors(exc.errors)
         sys.exit(EXIT_USAGE)
@@ -99,11 +134,18 @@ def _print_summary(console: Any, result: Any) -> None:
     for column in ("step", "component", "status", "time (s)", "cost (USD)", "source"):
         table.add_column(column)
     for step in result.steps:
-        table.add_row(step["id"], step["component"] + (f" ({step['tool']})" if step["tool"] else ""), step["status"],
-                      f"{step['duration_s']:.2f}", f"{step['cost_usd']:.4f}", step["source"] or "")
+        table.add_row(
+            step["id"],
+            step["component"] + (f" ({step['tool']})" if step["tool"] else ""),
+            step["status"],
+            f"{step['duration_s']:.2f}",
+            f"{step['cost_usd']:.4f}",
+            step["source"] or "",
+        )
     console.print(table)
-    console.print(f"status: [{colour}]{result.status}[/{colour}]  mode: {result.mode}  provider: "
-                  f"{result.provider_detail}")
+    console.print(
+        f"status: [{colour}]{result.status}[/{colour}]  mode: {result.mode}  provider: {result.provider_detail}"
+    )
     console.print(f"cost: ${result.cost_usd:.4f}  time: {result.duration_s:.2f} s")
     console.print(f"state: {result.state_path}")
     if result.trace_path:
@@ -191,8 +233,10 @@ def init_command(directory: Path, force: bool) -> None:
     except FileExistsError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"created {directory} ({len(written)} files). Try:\n  cd {directory} && llmos validate && "
-               "llmos-run scenarios/Document_Digest_Task.md")
+    click.echo(
+        f"created {directory} ({len(written)} files). Try:\n  cd {directory} && llmos validate && "
+        "llmos-run scenarios/Document_Digest_Task.md"
+    )
 
 
 def run_main() -> None:

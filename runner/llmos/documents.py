@@ -43,8 +43,20 @@ __all__ = [
 
 #: Claude Code's built-in tool names (the Claude Code tool reference). Agents may list these.
 CLAUDE_CODE_TOOLS = frozenset(
-    {"WebFetch", "WebSearch", "Read", "Write", "Edit", "MultiEdit", "Bash", "Grep", "Glob", "Task",
-     "TodoWrite", "NotebookEdit"}
+    {
+        "WebFetch",
+        "WebSearch",
+        "Read",
+        "Write",
+        "Edit",
+        "MultiEdit",
+        "Bash",
+        "Grep",
+        "Glob",
+        "Task",
+        "TodoWrite",
+        "NotebookEdit",
+    }
 )
 
 #: Field types a component or scenario may declare; ``path`` and ``url`` are strings with meaning.
@@ -209,8 +221,15 @@ class Fields:
             if key not in allowed:
                 self.fail(f"unknown {what} key {key!r} (expected one of: {', '.join(sorted(allowed))})", key)
 
-    def get(self, key: str, types: type | tuple[type, ...], *, required: bool = False, default: Any = None,
-            type_name: str = "") -> Any:
+    def get(
+        self,
+        key: str,
+        types: type | tuple[type, ...],
+        *,
+        required: bool = False,
+        default: Any = None,
+        type_name: str = "",
+    ) -> Any:
         if key not in self.mapping or self.mapping[key] is None:
             if required:
                 self.fail(f"missing required key {key!r}", key)
@@ -224,8 +243,9 @@ class Fields:
             return default
         return value
 
-    def string(self, key: str, *, required: bool = False, default: str | None = None,
-               choices: set[str] | None = None) -> str | None:
+    def string(
+        self, key: str, *, required: bool = False, default: str | None = None, choices: set[str] | None = None
+    ) -> str | None:
         value = self.get(key, str, required=required, default=default)
         if isinstance(value, str) and choices is not None and value not in choices:
             self.fail(f"{key!r} must be one of {', '.join(sorted(choices))}; got {value!r}", key)
@@ -267,8 +287,14 @@ class Fields:
 
 
 def _type_names(types: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-             list: "a list", dict: "a mapping"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+    }
     seq = types if isinstance(types, tuple) else (types,)
     return " or ".join(names.get(t, t.__name__) for t in seq)
 
@@ -313,7 +339,9 @@ class FieldSpec:
 _SPEC_KEYS = {"type", "description", "required", "default"}
 
 
-def parse_field_specs(doc: Document, key: str, *, outputs: bool = False) -> tuple[dict[str, FieldSpec], list[DocumentError]]:
+def parse_field_specs(
+    doc: Document, key: str, *, outputs: bool = False
+) -> tuple[dict[str, FieldSpec], list[DocumentError]]:
     """Parse an ``inputs`` or ``outputs`` mapping of a document's front matter.
 
     Each entry is either a type name (``url: string``) or a mapping with ``type``, ``description``,
@@ -341,9 +369,14 @@ def parse_field_specs(doc: Document, key: str, *, outputs: bool = False) -> tupl
             continue
         ftype = value.get("type", "string")
         if ftype not in FIELD_TYPES:
-            errors.append(doc.error(
-                f"{key}.{name} has unknown type {ftype!r} (expected one of: {', '.join(sorted(FIELD_TYPES))})",
-                key, name, "type"))
+            errors.append(
+                doc.error(
+                    f"{key}.{name} has unknown type {ftype!r} (expected one of: {', '.join(sorted(FIELD_TYPES))})",
+                    key,
+                    name,
+                    "type",
+                )
+            )
             continue
         required = value.get("required", outputs and "default" not in value)
         if not isinstance(required, bool):
@@ -461,9 +494,26 @@ class Component:
 
 
 _COMPONENT_KEYS = {
-    "name", "kind", "real", "description", "inputs", "outputs", "claude_tool", "tools", "model",
-    "max_turns", "cost_usd", "latency_s", "side_effects", "error_modes", "timeout_s", "retry",
-    "idempotent", "status", "version", "max_bytes",
+    "name",
+    "kind",
+    "real",
+    "description",
+    "inputs",
+    "outputs",
+    "claude_tool",
+    "tools",
+    "model",
+    "max_turns",
+    "cost_usd",
+    "latency_s",
+    "side_effects",
+    "error_modes",
+    "timeout_s",
+    "retry",
+    "idempotent",
+    "status",
+    "version",
+    "max_bytes",
 }
 
 
@@ -482,11 +532,16 @@ def _examples(doc: Document, errors: list[DocumentError]) -> tuple[Example, ...]
             line = block.line + 1 + (mark.line if mark is not None else 0)
             errors.append(DocumentError(f"example is not valid YAML/JSON: {exc}", path=doc.path, line=line))
             continue
-        if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict) or not isinstance(
-            data.get("outputs"), dict
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("inputs"), dict)
+            or not isinstance(data.get("outputs"), dict)
         ):
-            errors.append(DocumentError("an example must be a mapping with 'inputs' and 'outputs' mappings",
-                                        path=doc.path, line=block.line))
+            errors.append(
+                DocumentError(
+                    "an example must be a mapping with 'inputs' and 'outputs' mappings", path=doc.path, line=block.line
+                )
+            )
             continue
         out.append(Example(inputs=data["inputs"], outputs=data["outputs"], line=block.line))
     return tuple(out)
@@ -511,8 +566,7 @@ def parse_component(doc: Document) -> Component:
     for key, names in (("claude_tool", claude_tools), ("tools", tools)):
         for index, tool in enumerate(names):
             if tool not in CLAUDE_CODE_TOOLS:
-                f.fail(f"unknown Claude Code tool {tool!r} (known: {', '.join(sorted(CLAUDE_CODE_TOOLS))})",
-                       key, index)
+                f.fail(f"unknown Claude Code tool {tool!r} (known: {', '.join(sorted(CLAUDE_CODE_TOOLS))})", key, index)
     if kind == "tool" and not claude_tools:
         f.fail("a tool component must name its 'claude_tool'", "name")
     if kind == "agent" and claude_tools:
@@ -522,8 +576,10 @@ def parse_component(doc: Document) -> Component:
     if isinstance(raw_retry, dict):
         rf = Fields(doc, raw_retry, ("retry",))
         rf.unknown_keys({"attempts", "backoff_s"}, "retry")
-        retry = RetryPolicy(attempts=rf.integer("attempts", default=1, minimum=1) or 1,
-                            backoff_s=rf.number("backoff_s", default=1.0) or 0.0)
+        retry = RetryPolicy(
+            attempts=rf.integer("attempts", default=1, minimum=1) or 1,
+            backoff_s=rf.number("backoff_s", default=1.0) or 0.0,
+        )
         f.errors.extend(rf.errors)
     inputs, errs = parse_field_specs(doc, "inputs")
     f.errors.extend(errs)

@@ -163,8 +163,10 @@ def resolve_inputs(scenario: Scenario, given: dict[str, Any], *, root: Path, cwd
     cwd = cwd or Path.cwd()
     unknown = sorted(set(given) - set(scenario.inputs))
     if unknown:
-        raise InputError(f"{scenario.path}: the scenario has no input(s) {', '.join(map(repr, unknown))} "
-                         f"(inputs: {', '.join(scenario.inputs) or 'none'})")
+        raise InputError(
+            f"{scenario.path}: the scenario has no input(s) {', '.join(map(repr, unknown))} "
+            f"(inputs: {', '.join(scenario.inputs) or 'none'})"
+        )
     values: dict[str, Any] = {}
     for name, spec in scenario.inputs.items():
         where = f"{scenario.path}:{spec.line}"
@@ -173,8 +175,10 @@ def resolve_inputs(scenario: Scenario, given: dict[str, Any], *, root: Path, cwd
         elif spec.default is not None:
             values[name] = _coerce(spec, spec.default, base=root, where=where)
         elif spec.required:
-            raise InputError(f"{where}: missing required input {name!r} ({spec.description or spec.type}); "
-                             f"give it with --set {name}=VALUE")
+            raise InputError(
+                f"{where}: missing required input {name!r} ({spec.description or spec.type}); "
+                f"give it with --set {name}=VALUE"
+            )
         else:
             values[name] = None
     return values
@@ -183,8 +187,16 @@ def resolve_inputs(scenario: Scenario, given: dict[str, Any], *, root: Path, cwd
 class _Run:
     """One run in progress: state, store and the live outputs of finished steps."""
 
-    def __init__(self, project: Project, *, workspace: Path, mode: str, provider_name: str,
-                 script: Path | None, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        *,
+        workspace: Path,
+        mode: str,
+        provider_name: str,
+        script: Path | None,
+        progress: Progress | None,
+    ) -> None:
         self.project = project
         self.workspace = workspace
         self.mode = mode
@@ -196,8 +208,15 @@ class _Run:
         execution_id = new_execution_id()
         self.store = RunStore(workspace, execution_id, project.state_template)
         now = utc_now()
-        self.state = RunState(execution_id=execution_id, mode=mode, provider=self.provider_name, started_at=now,
-                              updated_at=now, project_root=str(project.root), workspace=str(workspace))
+        self.state = RunState(
+            execution_id=execution_id,
+            mode=mode,
+            provider=self.provider_name,
+            started_at=now,
+            updated_at=now,
+            project_root=str(project.root),
+            workspace=str(workspace),
+        )
         self.clock = time.perf_counter()
         self.live: dict[str, dict[str, Any]] = {}
         self.scenario: Scenario | None = None
@@ -208,14 +227,30 @@ class _Run:
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def record(self, kind: str, source: str, target: str, *, step: str | None = None, detail: str = "",
-               data: dict[str, Any] | None = None) -> None:
+    def record(
+        self,
+        kind: str,
+        source: str,
+        target: str,
+        *,
+        step: str | None = None,
+        detail: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> None:
         state = self.state
         state.transition_count += 1
         state.updated_at = utc_now()
         state.duration_s = round(time.perf_counter() - self.clock, 3)
-        transition = Transition(seq=state.transition_count, at=state.updated_at, kind=kind, source=source,
-                                target=target, step=step, detail=detail, data=data or {})
+        transition = Transition(
+            seq=state.transition_count,
+            at=state.updated_at,
+            kind=kind,
+            source=source,
+            target=target,
+            step=step,
+            detail=detail,
+            data=data or {},
+        )
         state.recent_transitions = [*state.recent_transitions[-19:], transition]
         self.store.record(state, transition)
 
@@ -246,21 +281,31 @@ class _Run:
         self.state.budget_usd = scenario.budget_usd
         self.state.inputs = resolve_inputs(scenario, given, root=self.project.root)
         roots = [Path(v) for k, v in self.state.inputs.items() if scenario.inputs[k].type == "path" and v]
-        self.policy = Policy(workspace=self.workspace,
-                             read_roots=[p if p.is_dir() else p.parent for p in roots])
+        self.policy = Policy(workspace=self.workspace, read_roots=[p if p.is_dir() else p.parent for p in roots])
 
     def plan(self) -> None:
         assert self.scenario is not None
         if not self.scenario.steps:
-            raise DocumentError("the scenario has no steps; planning steps from the goal alone is not supported "
-                                "by this version of the runner", path=self.scenario.path, line=self.scenario.line_of("goal"))
+            raise DocumentError(
+                "the scenario has no steps; planning steps from the goal alone is not supported "
+                "by this version of the runner",
+                path=self.scenario.path,
+                line=self.scenario.line_of("goal"),
+            )
         self.state.plan = [s.to_dict() for s in self.scenario.steps]
         for step in self.scenario.steps:
             component = self.project.library.get(step.component)
             assert component is not None
             tool = step.tool or (component.claude_tools[0] if component.kind == "tool" else None)
-            self.state.steps.append(StepState(id=step.id, component=step.component, kind=component.kind, tool=tool,
-                                              document_sha256=component.sha256))
+            self.state.steps.append(
+                StepState(
+                    id=step.id,
+                    component=step.component,
+                    kind=component.kind,
+                    tool=tool,
+                    document_sha256=component.sha256,
+                )
+            )
 
     def execute(self) -> None:
         assert self.scenario is not None
@@ -278,8 +323,12 @@ class _Run:
         return {
             "inputs": self.state.inputs,
             "steps": self.live,
-            "run": {"id": self.state.execution_id, "dir": f"runs/{self.state.execution_id}", "mode": self.mode,
-                    "workspace": str(self.workspace)},
+            "run": {
+                "id": self.state.execution_id,
+                "dir": f"runs/{self.state.execution_id}",
+                "mode": self.mode,
+                "workspace": str(self.workspace),
+            },
             **extra,
         }
 
@@ -357,7 +406,8 @@ class _Run:
                 duration = round(time.perf_counter() - began, 3)
                 self.record_call(step, component, inputs, None, duration, attempt, error=exc)
                 retryable = not isinstance(exc, (PolicyError, InputError)) and (
-                    getattr(exc, "retryable", False) or isinstance(exc, ProviderError))
+                    getattr(exc, "retryable", False) or isinstance(exc, ProviderError)
+                )
                 if attempt >= attempts or not retryable:
                     raise
                 wait = component.retry.backoff_s * (2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
@@ -372,15 +422,29 @@ class _Run:
             return outputs
         raise AssertionError("unreachable")
 
-    def record_call(self, step: Step, component: Component, inputs: dict[str, Any], outputs: dict[str, Any] | None,
-                    duration: float, attempt: int, *, error: Exception | None = None,
-                    meta: dict[str, Any] | None = None) -> None:
+    def record_call(
+        self,
+        step: Step,
+        component: Component,
+        inputs: dict[str, Any],
+        outputs: dict[str, Any] | None,
+        duration: float,
+        attempt: int,
+        *,
+        error: Exception | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
         meta = meta or {}
         kind = "agent_call" if component.kind == "agent" else "tool_call"
         tool = None if component.kind == "agent" else (step.tool or component.claude_tools[0])
         data: dict[str, Any] = {
-            "component": component.name, "tool": tool, "attempt": attempt, "mode": self.mode,
-            "source": meta.get("source", "real"), "duration_s": duration, "cost_usd": meta.get("cost_usd", 0.0),
+            "component": component.name,
+            "tool": tool,
+            "attempt": attempt,
+            "mode": self.mode,
+            "source": meta.get("source", "real"),
+            "duration_s": duration,
+            "cost_usd": meta.get("cost_usd", 0.0),
             "inputs": self.store.offload(f"{step.id}.call{self.state.transition_count + 1}.inputs", inputs),
         }
         if outputs is not None:
@@ -391,11 +455,12 @@ class _Run:
         if isinstance(error, ProviderError) and error.raw:
             data["raw_reply"] = self.store.offload(f"{step.id}.raw", error.raw)
         label = component.name if tool is None else f"{component.name}.{tool}"
-        self.record(kind, "", "ok" if error is None else "error", step=step.id,
-                    detail=str(error) if error else label, data=data)
-        if outputs and tool in {"Write", "Edit"} and meta.get("source") == "real" and outputs.get("file_path"):
-            if outputs["file_path"] not in self.state.outputs:
-                self.state.outputs.append(outputs["file_path"])
+        self.record(
+            kind, "", "ok" if error is None else "error", step=step.id, detail=str(error) if error else label, data=data
+        )
+        written = outputs.get("file_path") if outputs and tool in {"Write", "Edit"} else None
+        if written and meta.get("source") == "real" and written not in self.state.outputs:
+            self.state.outputs.append(written)
 
     def get_provider(self) -> Provider:
         if self.provider is None:
@@ -413,8 +478,9 @@ class _Run:
         tool_name = step.tool or component.claude_tools[0]
         tool = TOOLS[tool_name]
         tool.check_inputs(inputs, step=step.id)
-        ctx = ToolContext(policy=self.policy, timeout_s=component.timeout_s, max_bytes=component.max_bytes,
-                          step=step.id)
+        ctx = ToolContext(
+            policy=self.policy, timeout_s=component.timeout_s, max_bytes=component.max_bytes, step=step.id
+        )
         try:
             outputs = tool.run(inputs, ctx)
         except ToolError as exc:
@@ -422,7 +488,9 @@ class _Run:
             raise
         return outputs, {"source": "real", "cost_usd": 0.0}
 
-    def invoke_agent(self, step: Step, component: Component, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def invoke_agent(
+        self, step: Step, component: Component, inputs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         for name, spec in component.inputs.items():
             if name not in inputs and spec.default is not None:
                 inputs = {**inputs, name: spec.default}
@@ -432,10 +500,18 @@ class _Run:
         except ProviderError as exc:
             exc.step = step.id
             raise
-        request = AgentRequest(agent=component.name, step=step.id, system_prompt=component.prompt,
-                               prompt=render_prompt(inputs, schema), inputs=inputs, output_schema=schema,
-                               model=component.model, max_turns=component.max_turns, tools=component.tools,
-                               timeout_s=component.timeout_s)
+        request = AgentRequest(
+            agent=component.name,
+            step=step.id,
+            system_prompt=component.prompt,
+            prompt=render_prompt(inputs, schema),
+            inputs=inputs,
+            output_schema=schema,
+            model=component.model,
+            max_turns=component.max_turns,
+            tools=component.tools,
+            timeout_s=component.timeout_s,
+        )
         try:
             response = provider.complete(request)
         except ProviderError as exc:
@@ -450,15 +526,21 @@ class _Run:
             outputs["quality_metrics"] = metrics
             self.summaries[step.id] = metrics
         meta = {
-            "source": response.source, "cost_usd": response.cost_usd, "provider": response.provider,
-            "model": response.model, "system_prompt": component.prompt, "prompt": request.prompt,
+            "source": response.source,
+            "cost_usd": response.cost_usd,
+            "provider": response.provider,
+            "model": response.model,
+            "system_prompt": component.prompt,
+            "prompt": request.prompt,
             "usage": {"input_tokens": response.input_tokens, "output_tokens": response.output_tokens},
         }
         if response.notes:
             meta["notes"] = response.notes
         return outputs, meta
 
-    def simulate_tool(self, step: Step, component: Component, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def simulate_tool(
+        self, step: Step, component: Component, inputs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         for example in component.examples:
             if example.inputs == inputs:
                 return dict(example.outputs), {"source": "example", "cost_usd": 0.0}
@@ -466,13 +548,27 @@ class _Run:
             return dict(component.examples[0].outputs), {"source": "example", "cost_usd": 0.0}
         provider = self.get_provider()
         schema = component.output_schema() if component.outputs else None
-        prompt = ("You are simulating a tool; nothing is executed. Reply with the output this tool would "
-                  f"most plausibly return for these inputs.\n\n# Tool: {component.name}\n\n{component.prompt}")
-        response = provider.complete(AgentRequest(agent=component.name, step=step.id, system_prompt=prompt,
-                                                  prompt=render_prompt(inputs, schema), inputs=inputs,
-                                                  output_schema=schema, timeout_s=component.timeout_s))
-        return dict(response.output), {"source": "generated", "cost_usd": response.cost_usd,
-                                       "provider": response.provider, "model": response.model}
+        prompt = (
+            "You are simulating a tool; nothing is executed. Reply with the output this tool would "
+            f"most plausibly return for these inputs.\n\n# Tool: {component.name}\n\n{component.prompt}"
+        )
+        response = provider.complete(
+            AgentRequest(
+                agent=component.name,
+                step=step.id,
+                system_prompt=prompt,
+                prompt=render_prompt(inputs, schema),
+                inputs=inputs,
+                output_schema=schema,
+                timeout_s=component.timeout_s,
+            )
+        )
+        return dict(response.output), {
+            "source": "generated",
+            "cost_usd": response.cost_usd,
+            "provider": response.provider,
+            "model": response.model,
+        }
 
     # -- ending --------------------------------------------------------------------------------
 
@@ -486,8 +582,15 @@ class _Run:
             if st.status != "pending" and st.component not in components:
                 components.append(st.component)
         entry = MemoryEntry(
-            id=state.execution_id, time=utc_now(), goal=state.goal, scenario=state.scenario, mode=state.mode,
-            provider=state.provider, outcome=outcome, cost_usd=state.cost_usd, duration_s=state.duration_s,
+            id=state.execution_id,
+            time=utc_now(),
+            goal=state.goal,
+            scenario=state.scenario,
+            mode=state.mode,
+            provider=state.provider,
+            outcome=outcome,
+            cost_usd=state.cost_usd,
+            duration_s=state.duration_s,
             components=components,
             errors=[f"{st.id}: {st.error.splitlines()[0][:300]}" for st in state.steps if st.error],
             recovery=[f"{st.id}: retried ({st.attempts} attempts)" for st in state.steps if st.attempts > 1]
@@ -526,13 +629,33 @@ class _Run:
         state = self.state
         detail = self.provider.describe() if self.provider else f"{self.provider_name} ({self.provider_reason})"
         return RunResult(
-            execution_id=state.execution_id, status=state.status, phase=state.phase, scenario=state.scenario,
-            mode=state.mode, provider=state.provider, provider_detail=detail,
-            steps=[{"id": s.id, "component": s.component, "tool": s.tool, "status": s.status,
-                    "duration_s": s.duration_s, "cost_usd": s.cost_usd, "attempts": s.attempts, "source": s.source,
-                    "error": s.error} for s in state.steps],
-            cost_usd=state.cost_usd, duration_s=state.duration_s, run_dir=self.store.run_dir,
-            state_path=self.store.state_path, trace_path=self.trace_path, outputs=list(state.outputs),
+            execution_id=state.execution_id,
+            status=state.status,
+            phase=state.phase,
+            scenario=state.scenario,
+            mode=state.mode,
+            provider=state.provider,
+            provider_detail=detail,
+            steps=[
+                {
+                    "id": s.id,
+                    "component": s.component,
+                    "tool": s.tool,
+                    "status": s.status,
+                    "duration_s": s.duration_s,
+                    "cost_usd": s.cost_usd,
+                    "attempts": s.attempts,
+                    "source": s.source,
+                    "error": s.error,
+                }
+                for s in state.steps
+            ],
+            cost_usd=state.cost_usd,
+            duration_s=state.duration_s,
+            run_dir=self.store.run_dir,
+            state_path=self.store.state_path,
+            trace_path=self.trace_path,
+            outputs=list(state.outputs),
             error=state.error["message"] if state.error else None,
             error_type=state.error["type"] if state.error else None,
         )
@@ -582,12 +705,21 @@ def run_scenario(
     scenario_path = Path(scenario).resolve()
     root_path = Path(root).resolve() if root else (find_root(scenario_path.parent) or find_root(Path.cwd()))
     if root_path is None:
-        raise DocumentError("no project root (a folder with system/SystemAgent.md) above the scenario or the "
-                            "current folder; pass --root", path=scenario_path)
+        raise DocumentError(
+            "no project root (a folder with system/SystemAgent.md) above the scenario or the "
+            "current folder; pass --root",
+            path=scenario_path,
+        )
     project = Project.load(root_path)
     ws = Path(workspace).resolve() if workspace else project.root / "workspace"
-    run = _Run(project, workspace=ws, mode=mode, provider_name=provider, script=Path(script) if script else None,
-               progress=progress)
+    run = _Run(
+        project,
+        workspace=ws,
+        mode=mode,
+        provider_name=provider,
+        script=Path(script) if script else None,
+        progress=progress,
+    )
     try:
         run.initialize(scenario_path, dict(inputs or {}))
         run.advance("PLAN", detail=f"goal: {run.state.goal}")
@@ -602,6 +734,5 @@ def run_scenario(
     run.export_trace()
     run.state.status = "completed" if run.state.error is None else "failed"
     run.state.finished_at = utc_now()
-    run.advance("COMPLETED" if run.state.error is None else "FAILED",
-                detail=f"trace appended to {run.trace_path}")
+    run.advance("COMPLETED" if run.state.error is None else "FAILED", detail=f"trace appended to {run.trace_path}")
     return run.result()

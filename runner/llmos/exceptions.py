@@ -75,9 +75,7 @@ class DocumentErrors(DocumentError):
     """
 
     def __init__(self, errors: Iterable[DocumentError]) -> None:
-        self.errors: list[DocumentError] = sorted(
-            errors, key=lambda e: (str(e.path or ""), e.line or 0)
-        )
+        self.errors: list[DocumentError] = sorted(errors, key=lambda e: (str(e.path or ""), e.line or 0))
         if not self.errors:
             raise ValueError("DocumentErrors needs at least one error")
         first = self.errors[0]
@@ -122,9 +120,7 @@ class ToolError(RunError):
         retryable: Whether trying again may succeed (timeouts, 5xx, connection errors).
     """
 
-    def __init__(
-        self, message: str, *, tool: str, step: str | None = None, retryable: bool = False
-    ) -> None:
+    def __init__(self, message: str, *, tool: str, step: str | None = None, retryable: bool = False) -> None:
         self.tool = tool
         self.retryable = retryable
         super().__init__(message, step=step)
@@ -148,9 +144,7 @@ class ProviderError(RunError):
         raw: The provider's raw reply when it was invalid, for the record.
     """
 
-    def __init__(
-        self, message: str, *, provider: str, step: str | None = None, raw: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, provider: str, step: str | None = None, raw: str | None = None) -> None:
         self.provider = provider
         self.raw = raw
         super().__init__(message, step=step)

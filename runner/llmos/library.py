@@ -7,6 +7,7 @@ rows a synced table should have.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class Library:
         """The component called ``name``, or ``None``."""
         return self.components.get(name)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Component]:
         return iter(sorted(self.components.values(), key=lambda c: (c.kind, c.name)))
 
     def __len__(self) -> int:
@@ -52,11 +53,21 @@ class Library:
 
     def registry_rows(self) -> list[tuple[str, ...]]:
         """The SmartLibrary registry rows the components call for, in table order."""
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for c in self:
             rel = c.path.relative_to(self.root).as_posix() if c.path else ""
-            rows.append((c.name, c.kind, c.tag, rel, ", ".join(c.claude_tools) or ", ".join(c.tools) or "-",
-                         _fmt(c.cost_usd), _fmt(c.latency_s), c.status))
+            rows.append(
+                (
+                    c.name,
+                    c.kind,
+                    c.tag,
+                    rel,
+                    ", ".join(c.claude_tools) or ", ".join(c.tools) or "-",
+                    _fmt(c.cost_usd),
+                    _fmt(c.latency_s),
+                    c.status,
+                )
+            )
         return rows
 
     def drift(self, rows: list[LibraryRow], path: Path) -> list[DocumentError]:
@@ -76,17 +87,30 @@ class Library:
             if want is None and row.name in self.broken:
                 continue  # reported through the component's own errors
             if want is None:
-                problems.append(DocumentError(f"registry lists {row.name!r}, but no component file defines it",
-                                              path=path, line=row.line))
+                problems.append(
+                    DocumentError(
+                        f"registry lists {row.name!r}, but no component file defines it", path=path, line=row.line
+                    )
+                )
                 continue
             for column, have, should in zip(columns, row.as_tuple(), want, strict=True):
                 if have != should:
-                    problems.append(DocumentError(
-                        f"registry row {row.name!r}: {column} is {have!r} but the component file says {should!r} "
-                        "(run 'llmos library sync')", path=path, line=row.line))
+                    problems.append(
+                        DocumentError(
+                            f"registry row {row.name!r}: {column} is {have!r} but the component file says {should!r} "
+                            "(run 'llmos library sync')",
+                            path=path,
+                            line=row.line,
+                        )
+                    )
         for name in sorted(set(expected) - seen):
-            problems.append(DocumentError(f"component {name!r} is missing from the registry table "
-                                          "(run 'llmos library sync')", path=path, line=1))
+            problems.append(
+                DocumentError(
+                    f"component {name!r} is missing from the registry table (run 'llmos library sync')",
+                    path=path,
+                    line=1,
+                )
+            )
         return problems
 
 
@@ -108,8 +132,11 @@ def load_library(root: Path) -> Library:
             continue
         if component.name in library.components:
             other = library.components[component.name].path
-            library.errors.append(DocumentError(f"duplicate component name {component.name!r} (also in {other})",
-                                                path=path, line=component.line))
+            library.errors.append(
+                DocumentError(
+                    f"duplicate component name {component.name!r} (also in {other})", path=path, line=component.line
+                )
+            )
             continue
         library.components[component.name] = component
     return library

@@ -98,8 +98,11 @@ def append_entry(path: str | Path, entry: MemoryEntry) -> None:
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(file) + ".lock", timeout=60):
-        text = file.read_text(encoding="utf-8") if file.exists() else (
-            "---\nname: SmartMemory\nkind: memory\n---\n\n# SmartMemory\n")
+        text = (
+            file.read_text(encoding="utf-8")
+            if file.exists()
+            else ("---\nname: SmartMemory\nkind: memory\n---\n\n# SmartMemory\n")
+        )
         if EXPERIENCES not in text:
             text = text.rstrip("\n") + f"\n\n{EXPERIENCES}\n"
         atomic_write_text(file, text.rstrip("\n") + "\n\n" + entry.to_markdown())
@@ -110,8 +113,10 @@ def lessons_from(state_steps: list[Any], outcome: str, duration_s: float, cost_u
     lessons: list[str] = []
     for step in state_steps:
         if step.status == "failed" and step.error:
-            lessons.append(f"{step.component} ({step.tool or step.kind}) failed in step {step.id}: "
-                           f"{step.error.splitlines()[0][:200]}")
+            lessons.append(
+                f"{step.component} ({step.tool or step.kind}) failed in step {step.id}: "
+                f"{step.error.splitlines()[0][:200]}"
+            )
         elif step.attempts > 1 and step.status == "completed":
             lessons.append(f"{step.component} in step {step.id} succeeded after {step.attempts} attempts")
         elif step.status == "skipped":

@@ -30,15 +30,43 @@ __all__ = ["FILE_TOOLS_READ", "FILE_TOOLS_WRITE", "Policy"]
 #: Claude Code tools that read files, with the input naming the path.
 FILE_TOOLS_READ = {"Read": "file_path", "Grep": "path", "Glob": "path"}
 #: Claude Code tools that write files, with the input naming the path.
-FILE_TOOLS_WRITE = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
+FILE_TOOLS_WRITE = {
+    "Write": "file_path",
+    "Edit": "file_path",
+    "MultiEdit": "file_path",
+    "NotebookEdit": "notebook_path",
+}
 
-_DANGEROUS_RM_TARGETS = {"/", "/*", "~", "~/", "~/*", "$HOME", "${HOME}", "$HOME/", "..", "../", "*", ".", "./",
-                         "/home", "/etc", "/usr", "/var", "/boot", "/root", "/bin", "/lib"}
+_DANGEROUS_RM_TARGETS = {
+    "/",
+    "/*",
+    "~",
+    "~/",
+    "~/*",
+    "$HOME",
+    "${HOME}",
+    "$HOME/",
+    "..",
+    "../",
+    "*",
+    ".",
+    "./",
+    "/home",
+    "/etc",
+    "/usr",
+    "/var",
+    "/boot",
+    "/root",
+    "/bin",
+    "/lib",
+}
 
 _COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|z|da|k|fi)?sh\b"), "pipes a download into a shell"),
-    (re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(python[0-9.]*|perl|ruby|node)\b"),
-     "pipes a download into an interpreter"),
+    (
+        re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(python[0-9.]*|perl|ruby|node)\b"),
+        "pipes a download into an interpreter",
+    ),
     (re.compile(r"\b(ba|z)?sh\s+(-c\s+)?[\"']?(<\(|\$\()\s*(curl|wget)\b"), "runs a downloaded script"),
     (re.compile(r"\bmkfs(\.\w+)?\b"), "formats a file system"),
     (re.compile(r"\bdd\b[^;|&]*\bof=/dev/"), "writes to a raw device"),
@@ -111,7 +139,8 @@ class Policy:
             if lexical_inside:
                 raise PolicyError(
                     f"refused to {verb} {raw!r}: a symlink leads to {resolved}, outside the allowed roots ({allowed})",
-                    tool=tool)
+                    tool=tool,
+                )
             raise PolicyError(f"refused to {verb} {raw!r}: outside the allowed roots ({allowed})", tool=tool)
         return resolved
 

@@ -28,8 +28,14 @@ from llmos.system import (
 
 __all__ = ["Project", "find_root", "validate_paths"]
 
-SYSTEM_FILES = ("SystemAgent.md", "SmartLibrary.md", "SmartMemory.md", "ClaudeCodeToolMap.md",
-                "ExecutionStateTemplate.md", "TrainingDataCollector.md")
+SYSTEM_FILES = (
+    "SystemAgent.md",
+    "SmartLibrary.md",
+    "SmartMemory.md",
+    "ClaudeCodeToolMap.md",
+    "ExecutionStateTemplate.md",
+    "TrainingDataCollector.md",
+)
 
 
 def find_root(start: Path) -> Path | None:
@@ -106,8 +112,15 @@ class Project:
         problems = list(library.errors)
         if rows is not None:
             problems.extend(library.drift(rows, system / "SmartLibrary.md"))
-        return cls(root=folder, state_machine=machine, library=library, tool_map=tool_map,
-                   state_template=template[0], trace_schema=schema, problems=problems)
+        return cls(
+            root=folder,
+            state_machine=machine,
+            library=library,
+            tool_map=tool_map,
+            state_template=template[0],
+            trace_schema=schema,
+            problems=problems,
+        )
 
     def check_scenario(self, scenario: Scenario) -> list[DocumentError]:
         """Problems between a scenario and the library: unknown components, wrong tools, unknown or
@@ -121,49 +134,87 @@ class Project:
             if component is None and step.component in self.library.broken:
                 continue  # the component file exists but is broken; its own errors say why
             if component is None:
-                problems.append(scenario.error(
-                    f"step {step.id!r}: unknown component {step.component!r} (library: {known})",
-                    "steps", index, "component"))
+                problems.append(
+                    scenario.error(
+                        f"step {step.id!r}: unknown component {step.component!r} (library: {known})",
+                        "steps",
+                        index,
+                        "component",
+                    )
+                )
                 continue
             if step.on_error.startswith("fallback:") and self.library.get(step.on_error.split(":", 1)[1]) is None:
-                problems.append(scenario.error(
-                    f"step {step.id!r}: unknown fallback component {step.on_error.split(':', 1)[1]!r}",
-                    "steps", index, "on_error"))
+                problems.append(
+                    scenario.error(
+                        f"step {step.id!r}: unknown fallback component {step.on_error.split(':', 1)[1]!r}",
+                        "steps",
+                        index,
+                        "on_error",
+                    )
+                )
             if component.kind == "tool":
                 tool_name = step.tool or (component.claude_tools[0] if len(component.claude_tools) == 1 else None)
                 if tool_name is None:
-                    problems.append(scenario.error(
-                        f"step {step.id!r}: {component.name} maps onto {', '.join(component.claude_tools)}; "
-                        "say which with 'tool:'", "steps", index))
+                    problems.append(
+                        scenario.error(
+                            f"step {step.id!r}: {component.name} maps onto {', '.join(component.claude_tools)}; "
+                            "say which with 'tool:'",
+                            "steps",
+                            index,
+                        )
+                    )
                     continue
                 if tool_name not in component.claude_tools:
-                    problems.append(scenario.error(
-                        f"step {step.id!r}: {component.name} has no tool {tool_name!r} "
-                        f"(it maps onto {', '.join(component.claude_tools)})", "steps", index, "tool"))
+                    problems.append(
+                        scenario.error(
+                            f"step {step.id!r}: {component.name} has no tool {tool_name!r} "
+                            f"(it maps onto {', '.join(component.claude_tools)})",
+                            "steps",
+                            index,
+                            "tool",
+                        )
+                    )
                     continue
                 tool = TOOLS.get(tool_name)
                 if tool is None:
-                    problems.append(scenario.error(
-                        f"step {step.id!r}: the runner has no implementation of the Claude Code tool {tool_name!r}",
-                        "steps", index, "component"))
+                    problems.append(
+                        scenario.error(
+                            f"step {step.id!r}: the runner has no implementation of the Claude Code tool {tool_name!r}",
+                            "steps",
+                            index,
+                            "component",
+                        )
+                    )
                     continue
-                params = tool.params
+                params: dict[str, Any] = dict(tool.params)
             else:
                 if step.tool:
-                    problems.append(scenario.error(f"step {step.id!r}: 'tool' is only for tool components",
-                                                   "steps", index, "tool"))
-                params = component.inputs
+                    problems.append(
+                        scenario.error(f"step {step.id!r}: 'tool' is only for tool components", "steps", index, "tool")
+                    )
+                params = dict(component.inputs)
             for name in step.inputs:
                 if name not in params:
-                    problems.append(scenario.error(
-                        f"step {step.id!r}: {component.name} has no input {name!r} (inputs: {', '.join(params)})",
-                        "steps", index, "inputs", name))
+                    problems.append(
+                        scenario.error(
+                            f"step {step.id!r}: {component.name} has no input {name!r} (inputs: {', '.join(params)})",
+                            "steps",
+                            index,
+                            "inputs",
+                            name,
+                        )
+                    )
             for name, param in params.items():
                 has_default = getattr(param, "default", None) is not None
                 if param.required and name not in step.inputs and not has_default:
-                    problems.append(scenario.error(
-                        f"step {step.id!r}: missing required input {name!r} of {component.name}",
-                        "steps", index, "inputs"))
+                    problems.append(
+                        scenario.error(
+                            f"step {step.id!r}: missing required input {name!r} of {component.name}",
+                            "steps",
+                            index,
+                            "inputs",
+                        )
+                    )
         return problems
 
     def load_scenario(self, path: str | Path) -> Scenario:
@@ -223,8 +274,9 @@ def validate_paths(paths: list[Path]) -> list[DocumentError]:
         if path.is_dir():
             root = find_root(path) if (path / "system" / "SystemAgent.md").is_file() else None
             if root is None:
-                problems.append(DocumentError("not a project root (no system/SystemAgent.md) and not a document",
-                                              path=raw))
+                problems.append(
+                    DocumentError("not a project root (no system/SystemAgent.md) and not a document", path=raw)
+                )
                 continue
             project = project_for(root)
             if project is None:

@@ -9,16 +9,23 @@ for people (and for Claude Code when it acts as SystemAgent).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmos.documents import Document, FieldSpec, Fields, load_document, parse_field_specs
+from llmos.documents import Document, Fields, FieldSpec, load_document, parse_field_specs
 from llmos.exceptions import DocumentError, join_errors
 from llmos.templating import TemplateSyntaxProblem, is_template, references
 
 __all__ = [
-    "ON_ERROR_ACTIONS", "Scenario", "Step", "build_scenario", "check_step_references", "load_scenario", "parse_scenario",
+    "ON_ERROR_ACTIONS",
+    "Scenario",
+    "Step",
+    "build_scenario",
+    "check_step_references",
+    "load_scenario",
+    "parse_scenario",
 ]
 
 #: What a step may do when it fails for good: stop the run, skip the step, or retry it.
@@ -171,7 +178,7 @@ def _parse_step(doc: Document, index: int, raw: Any, errors: list[DocumentError]
     )
 
 
-def _walk_templates(value: Any, key: tuple[str | int, ...]):  # type: ignore[no-untyped-def]
+def _walk_templates(value: Any, key: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if isinstance(value, str):
         if is_template(value):
             yield key, value
@@ -206,8 +213,7 @@ def check_step_references(
     seen: set[str] = set()
     for index, step in enumerate(steps):
         roots = _TEMPLATE_ROOTS | ({"item", "index"} if step.for_each else set())
-        values: list[tuple[tuple[str | int, ...], str]] = list(
-            _walk_templates(step.inputs, ("steps", index, "inputs")))
+        values: list[tuple[tuple[str | int, ...], str]] = list(_walk_templates(step.inputs, ("steps", index, "inputs")))
         if step.for_each:
             values.append((("steps", index, "for_each"), step.for_each))
         for key, template in values:
@@ -218,18 +224,30 @@ def check_step_references(
                 continue
             for ref in sorted(refs, key=lambda r: (r.root, r.attr or "")):
                 if ref.root not in roots:
-                    problems.append(error(
-                        f"step {step.id!r}: template names unknown variable {ref.root!r} "
-                        f"(use {', '.join(sorted(roots))})", *key))
+                    problems.append(
+                        error(
+                            f"step {step.id!r}: template names unknown variable {ref.root!r} "
+                            f"(use {', '.join(sorted(roots))})",
+                            *key,
+                        )
+                    )
                 elif ref.root == "steps" and ref.attr is not None and ref.attr not in seen:
                     where = "a later step" if any(s.id == ref.attr for s in steps) else "an unknown step"
-                    problems.append(error(
-                        f"step {step.id!r}: template reads steps.{ref.attr}, which is {where}; "
-                        f"a step may only read earlier steps ({', '.join(sorted(seen)) or 'none'})", *key))
+                    problems.append(
+                        error(
+                            f"step {step.id!r}: template reads steps.{ref.attr}, which is {where}; "
+                            f"a step may only read earlier steps ({', '.join(sorted(seen)) or 'none'})",
+                            *key,
+                        )
+                    )
                 elif ref.root == "inputs" and ref.attr is not None and ref.attr not in inputs:
-                    problems.append(error(
-                        f"step {step.id!r}: template reads inputs.{ref.attr}, which the scenario does not "
-                        f"declare (declared: {', '.join(sorted(inputs)) or 'none'})", *key))
+                    problems.append(
+                        error(
+                            f"step {step.id!r}: template reads inputs.{ref.attr}, which the scenario does not "
+                            f"declare (declared: {', '.join(sorted(inputs)) or 'none'})",
+                            *key,
+                        )
+                    )
         seen.add(step.id)
     return problems
 

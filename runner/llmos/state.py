@@ -98,9 +98,16 @@ class Transition:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Transition:
         """Inverse of :meth:`to_dict`."""
-        return cls(seq=int(data["seq"]), at=str(data["at"]), kind=str(data["kind"]), source=str(data["source"]),
-                   target=str(data["target"]), step=data.get("step"), detail=data.get("detail", ""),
-                   data=dict(data.get("data") or {}))
+        return cls(
+            seq=int(data["seq"]),
+            at=str(data["at"]),
+            kind=str(data["kind"]),
+            source=str(data["source"]),
+            target=str(data["target"]),
+            step=data.get("step"),
+            detail=data.get("detail", ""),
+            data=dict(data.get("data") or {}),
+        )
 
 
 @dataclass(kw_only=True)
@@ -227,7 +234,8 @@ class RunState:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise StateError(
-                f"unknown state schema_version {version!r}; this runner reads version {SCHEMA_VERSION}", path=path)
+                f"unknown state schema_version {version!r}; this runner reads version {SCHEMA_VERSION}", path=path
+            )
         try:
             fields = dict(data)
             fields["steps"] = [StepState(**s) for s in data.get("steps") or []]

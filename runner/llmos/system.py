@@ -29,16 +29,30 @@ __all__ = [
 
 #: The run phases the runner implements.
 PHASES = (
-    "INITIALIZE", "PLAN", "EXECUTE", "AWAIT_APPROVAL", "PAUSED", "UPDATE_MEMORY", "EXPORT_TRACE",
-    "COMPLETED", "FAILED",
+    "INITIALIZE",
+    "PLAN",
+    "EXECUTE",
+    "AWAIT_APPROVAL",
+    "PAUSED",
+    "UPDATE_MEMORY",
+    "EXPORT_TRACE",
+    "COMPLETED",
+    "FAILED",
 )
 
 #: Transitions the runner makes; SystemAgent.md's table must allow every one of them.
-ENGINE_TRANSITIONS = frozenset({
-    ("INITIALIZE", "PLAN"), ("INITIALIZE", "FAILED"), ("PLAN", "EXECUTE"), ("PLAN", "FAILED"),
-    ("EXECUTE", "UPDATE_MEMORY"), ("UPDATE_MEMORY", "EXPORT_TRACE"), ("EXPORT_TRACE", "COMPLETED"),
-    ("EXPORT_TRACE", "FAILED"),
-})
+ENGINE_TRANSITIONS = frozenset(
+    {
+        ("INITIALIZE", "PLAN"),
+        ("INITIALIZE", "FAILED"),
+        ("PLAN", "EXECUTE"),
+        ("PLAN", "FAILED"),
+        ("EXECUTE", "UPDATE_MEMORY"),
+        ("UPDATE_MEMORY", "EXPORT_TRACE"),
+        ("EXPORT_TRACE", "COMPLETED"),
+        ("EXPORT_TRACE", "FAILED"),
+    }
+)
 
 
 def _table(doc: Document, title: str, columns: list[str]) -> Table:
@@ -53,7 +67,9 @@ def _table(doc: Document, title: str, columns: list[str]) -> Table:
     if missing:
         raise DocumentError(
             f"the '{title}' table lacks column(s) {', '.join(missing)} (has: {', '.join(table.header)})",
-            path=doc.path, line=table.line)
+            path=doc.path,
+            line=table.line,
+        )
     return table
 
 
@@ -98,15 +114,23 @@ def parse_state_machine(doc: Document) -> StateMachine:
         source, target = _plain(record.get("from", "")).upper(), _plain(record.get("to", "")).upper()
         for phase in (source, target):
             if phase not in PHASES:
-                errors.append(DocumentError(
-                    f"unknown run phase {phase!r} (the runner implements {', '.join(PHASES)})",
-                    path=doc.path, line=line))
+                errors.append(
+                    DocumentError(
+                        f"unknown run phase {phase!r} (the runner implements {', '.join(PHASES)})",
+                        path=doc.path,
+                        line=line,
+                    )
+                )
         transitions[(source, target)] = record.get("when", "").strip()
         lines[(source, target)] = line
     for source, target in sorted(ENGINE_TRANSITIONS - set(transitions)):
-        errors.append(DocumentError(
-            f"the state machine lacks the transition {source} -> {target}, which the runner makes",
-            path=doc.path, line=table.line))
+        errors.append(
+            DocumentError(
+                f"the state machine lacks the transition {source} -> {target}, which the runner makes",
+                path=doc.path,
+                line=table.line,
+            )
+        )
     if errors:
         raise join_errors(errors)
     return StateMachine(transitions=transitions, lines=lines)
@@ -128,8 +152,7 @@ class LibraryRow:
 
     def as_tuple(self) -> tuple[str, ...]:
         """The comparable cells, in column order."""
-        return (self.name, self.kind, self.tag, self.path, self.claude_tool, self.cost_usd, self.latency_s,
-                self.status)
+        return (self.name, self.kind, self.tag, self.path, self.claude_tool, self.cost_usd, self.latency_s, self.status)
 
 
 LIBRARY_COLUMNS = ["name", "kind", "tag", "path", "claude code tool", "cost (usd)", "latency (s)", "status"]
@@ -145,8 +168,19 @@ def parse_library_table(doc: Document) -> list[LibraryRow]:
     rows = []
     for record, line in zip(table.records(), table.row_lines, strict=True):
         cells = [_plain(record.get(c, "")) for c in LIBRARY_COLUMNS]
-        rows.append(LibraryRow(name=cells[0], kind=cells[1], tag=cells[2], path=cells[3], claude_tool=cells[4],
-                               cost_usd=cells[5], latency_s=cells[6], status=cells[7], line=line))
+        rows.append(
+            LibraryRow(
+                name=cells[0],
+                kind=cells[1],
+                tag=cells[2],
+                path=cells[3],
+                claude_tool=cells[4],
+                cost_usd=cells[5],
+                latency_s=cells[6],
+                status=cells[7],
+                line=line,
+            )
+        )
     return rows
 
 
@@ -186,15 +220,17 @@ def parse_tool_map(doc: Document) -> list[ToolMapRow]:
     errors: list[DocumentError] = []
     for record, line in zip(table.records(), table.row_lines, strict=True):
         try:
-            rows.append(ToolMapRow(
-                framework_tool=_plain(record["framework tool"]),
-                claude_tools=tuple(t.strip() for t in _plain(record["claude code tool"]).split(",") if t.strip()),
-                cost_usd=_number(record["cost (usd)"], doc, line, "cost (USD)"),
-                latency_s=_number(record["latency (s)"], doc, line, "latency (s)"),
-                side_effects=record["side effects"].strip(),
-                error_modes=record["error modes"].strip(),
-                line=line,
-            ))
+            rows.append(
+                ToolMapRow(
+                    framework_tool=_plain(record["framework tool"]),
+                    claude_tools=tuple(t.strip() for t in _plain(record["claude code tool"]).split(",") if t.strip()),
+                    cost_usd=_number(record["cost (usd)"], doc, line, "cost (USD)"),
+                    latency_s=_number(record["latency (s)"], doc, line, "latency (s)"),
+                    side_effects=record["side effects"].strip(),
+                    error_modes=record["error modes"].strip(),
+                    line=line,
+                )
+            )
         except DocumentError as exc:
             errors.append(exc)
     if errors:
@@ -220,8 +256,9 @@ def parse_state_template(doc: Document) -> tuple[str, int]:
     try:
         jinja2.Environment().parse(block.code)
     except jinja2.TemplateSyntaxError as exc:
-        raise DocumentError(f"template syntax error: {exc.message}", path=doc.path,
-                            line=block.line + (exc.lineno or 1)) from None
+        raise DocumentError(
+            f"template syntax error: {exc.message}", path=doc.path, line=block.line + (exc.lineno or 1)
+        ) from None
     return block.code, block.line + 1
 
 
@@ -246,10 +283,22 @@ def parse_trace_schema(doc: Document) -> dict[str, list[str]]:
         missing = [f for f in expected if f not in out[key]]
         extra = [f for f in out[key] if f not in expected]
         if missing or extra:
-            detail = "; ".join(filter(None, [f"missing {', '.join(missing)}" if missing else "",
-                                             f"unknown {', '.join(extra)}" if extra else ""]))
-            errors.append(DocumentError(f"the '{title}' table does not match the runner's records ({detail})",
-                                        path=doc.path, line=table.line))
+            detail = "; ".join(
+                filter(
+                    None,
+                    [
+                        f"missing {', '.join(missing)}" if missing else "",
+                        f"unknown {', '.join(extra)}" if extra else "",
+                    ],
+                )
+            )
+            errors.append(
+                DocumentError(
+                    f"the '{title}' table does not match the runner's records ({detail})",
+                    path=doc.path,
+                    line=table.line,
+                )
+            )
     if errors:
         raise join_errors(errors)
     return out

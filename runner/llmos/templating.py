@@ -64,6 +64,7 @@ def references(template: str) -> set[Reference]:
         raise TemplateSyntaxProblem(exc.message or "syntax error", exc.lineno) from None
     found: set[Reference] = set()
     covered: set[int] = set()
+    node: Any
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         inner = node.node
         if isinstance(inner, nodes.Name) and inner.ctx == "load":

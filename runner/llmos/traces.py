@@ -29,13 +29,35 @@ TRACE_VALUE_LIMIT = 100_000
 
 #: Fields of a trace record, in order (TrainingDataCollector.md lists the same).
 TRACE_FIELDS = (
-    "schema_version", "execution_id", "scenario", "goal", "mode", "provider", "inputs", "started_at",
-    "tool_calls", "agent_steps", "state_transitions", "final_outcome", "error", "total_cost_usd",
-    "execution_time_s", "quality_metrics",
+    "schema_version",
+    "execution_id",
+    "scenario",
+    "goal",
+    "mode",
+    "provider",
+    "inputs",
+    "started_at",
+    "tool_calls",
+    "agent_steps",
+    "state_transitions",
+    "final_outcome",
+    "error",
+    "total_cost_usd",
+    "execution_time_s",
+    "quality_metrics",
 )
 #: Fields of one tool call or agent step in a trace.
 TOOL_CALL_FIELDS = (
-    "step", "component", "tool", "attempt", "inputs", "outputs", "performance", "error", "mode", "source",
+    "step",
+    "component",
+    "tool",
+    "attempt",
+    "inputs",
+    "outputs",
+    "performance",
+    "error",
+    "mode",
+    "source",
 )
 
 
@@ -65,8 +87,11 @@ def _call(t: Transition, run_dir: Path, mode: str) -> dict[str, Any]:
         "attempt": d.get("attempt", 1),
         "inputs": _inline(d.get("inputs", {}), run_dir),
         "outputs": _inline(d.get("outputs"), run_dir) if t.target == "ok" else None,
-        "performance": {"cost_usd": d.get("cost_usd", 0.0), "duration_s": d.get("duration_s", 0.0),
-                        "success": t.target == "ok"},
+        "performance": {
+            "cost_usd": d.get("cost_usd", 0.0),
+            "duration_s": d.get("duration_s", 0.0),
+            "success": t.target == "ok",
+        },
         "error": None if t.target == "ok" else t.detail,
         "mode": d.get("mode", mode),
         "source": d.get("source", "real"),
@@ -98,8 +123,17 @@ def build_trace(state: RunState, journal: list[Transition], run_dir: Path, quali
         call["prompt"] = _inline(t.data.get("prompt"), run_dir)
         call["usage"] = t.data.get("usage")
         agent_steps.append(call)
-    transitions = [{"seq": t.seq, "at": t.at, "kind": t.kind, "from": t.source, "to": t.target,
-                    **({"step": t.step} if t.step else {})} for t in journal]
+    transitions = [
+        {
+            "seq": t.seq,
+            "at": t.at,
+            "kind": t.kind,
+            "from": t.source,
+            "to": t.target,
+            **({"step": t.step} if t.step else {}),
+        }
+        for t in journal
+    ]
     record = {
         "schema_version": TRACE_SCHEMA_VERSION,
         "execution_id": state.execution_id,

@@ -51,6 +51,9 @@ def create_provider(name: str, *, script: str | Path | None = None) -> Provider:
 
         return LocalProvider()
     if concrete == "claude":
-        raise ProviderError("the claude provider (Claude Agent SDK) is not part of this version yet; "
-                            "use --provider local or --provider scripted", provider="claude")
+        raise ProviderError(
+            "the claude provider (Claude Agent SDK) is not part of this version yet; "
+            "use --provider local or --provider scripted",
+            provider="claude",
+        )
     raise ProviderError(f"unknown provider {name!r} (choose from {', '.join(PROVIDER_NAMES)})", provider=name)

@@ -141,11 +141,13 @@ def parse_json_reply(text: str, *, provider: str, step: str) -> dict[str, Any]:
         value = json.loads(body, strict=False)
     except json.JSONDecodeError as exc:
         preview = text.strip().replace("\n", " ")[:120]
-        raise ProviderError(f"returned invalid JSON ({exc.msg} at char {exc.pos}): {preview!r}",
-                            provider=provider, step=step, raw=text) from None
+        raise ProviderError(
+            f"returned invalid JSON ({exc.msg} at char {exc.pos}): {preview!r}", provider=provider, step=step, raw=text
+        ) from None
     if not isinstance(value, dict):
-        raise ProviderError(f"returned JSON {type(value).__name__}, not an object", provider=provider, step=step,
-                            raw=text)
+        raise ProviderError(
+            f"returned JSON {type(value).__name__}, not an object", provider=provider, step=step, raw=text
+        )
     return value
 
 
@@ -164,5 +166,9 @@ def validate_output(output: dict[str, Any], schema: dict[str, Any] | None, *, pr
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(root)"
-        raise ProviderError(f"output does not match the agent's declared outputs at {where}: {first.message}",
-                            provider=provider, step=step, raw=json.dumps(output, ensure_ascii=False)[:2000])
+        raise ProviderError(
+            f"output does not match the agent's declared outputs at {where}: {first.message}",
+            provider=provider,
+            step=step,
+            raw=json.dumps(output, ensure_ascii=False)[:2000],
+        )

@@ -22,7 +22,7 @@ from typing import Any
 from llmos.exceptions import ProviderError
 from llmos.providers.base import AgentRequest, AgentResponse, Provider, parse_json_reply, validate_output
 
-__all__ = ["LocalProvider", "default_model_path", "local_available"]
+__all__ = ["LocalProvider", "default_model_path", "grammar_schema", "local_available"]
 
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -57,6 +57,29 @@ def local_available() -> tuple[bool, str]:
     return True, str(path)
 
 
+#: llama.cpp expands string length bounds into grammar rules one character at a time; past a few
+#: hundred (with nesting) it refuses the grammar. Bounds above this are left to validation after decoding.
+GRAMMAR_MAX_LENGTH = 600
+
+
+def grammar_schema(schema: Any) -> Any:
+    """The schema used to constrain decoding: the output schema with large string bounds removed.
+
+    ``minLength`` and ``maxLength`` above :data:`GRAMMAR_MAX_LENGTH` are dropped (``minLength`` is
+    lowered to that value); the reply is still validated against the full schema afterwards.
+    """
+    if isinstance(schema, list):
+        return [grammar_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: grammar_schema(value) for key, value in schema.items() if key not in {"description"}}
+    if out.get("maxLength", 0) > GRAMMAR_MAX_LENGTH:
+        del out["maxLength"]
+    if out.get("minLength", 0) > GRAMMAR_MAX_LENGTH:
+        out["minLength"] = GRAMMAR_MAX_LENGTH
+    return out
+
+
 class LocalProvider(Provider):
     """Runs agent steps on an embedded GGUF model with llama-cpp-python.
 
@@ -72,8 +95,9 @@ class LocalProvider(Provider):
 
     name = "local"
 
-    def __init__(self, model_path: str | Path | None = None, *, n_ctx: int | None = None,
-                 max_tokens: int | None = None) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, *, n_ctx: int | None = None, max_tokens: int | None = None
+    ) -> None:
         ok, why = local_available() if model_path is None else (True, str(model_path))
         if not ok:
             raise ProviderError(why, provider=self.name)
@@ -98,8 +122,13 @@ class LocalProvider(Provider):
             except ImportError as exc:
                 raise ProviderError(f"cannot import llama_cpp: {exc}", provider=self.name) from None
             try:
-                self._llm = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=os.cpu_count() or 2,
-                                  seed=0, verbose=False)
+                self._llm = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    n_threads=os.cpu_count() or 2,
+                    seed=0,
+                    verbose=False,
+                )
             except (ValueError, RuntimeError) as exc:
                 raise ProviderError(f"cannot load {self.model_path}: {exc}", provider=self.name) from None
         return self._llm
@@ -113,15 +142,22 @@ class LocalProvider(Provider):
         notes = ["prompt truncated to fit the context window"] if "[... truncated" in prompt else []
         kwargs: dict[str, Any] = {}
         if request.output_schema:
-            kwargs["response_format"] = {"type": "json_object", "schema": request.output_schema}
+            kwargs["response_format"] = {"type": "json_object", "schema": grammar_schema(request.output_schema)}
         started = time.perf_counter()
         with self._lock:
             llm = self._model()
             try:
                 reply = llm.create_chat_completion(
-                    messages=[{"role": "system", "content": request.system_prompt},
-                              {"role": "user", "content": prompt}],
-                    temperature=0.0, repeat_penalty=1.3, max_tokens=self.max_tokens, seed=0, **kwargs)
+                    messages=[
+                        {"role": "system", "content": request.system_prompt},
+                        {"role": "user", "content": prompt},
+                    ],
+                    temperature=0.0,
+                    repeat_penalty=1.3,
+                    max_tokens=self.max_tokens,
+                    seed=0,
+                    **kwargs,
+                )
             except (ValueError, RuntimeError) as exc:
                 raise ProviderError(f"llama.cpp failed: {exc}", provider=self.name, step=request.step) from None
         duration = time.perf_counter() - started
@@ -135,6 +171,15 @@ class LocalProvider(Provider):
         else:
             output = {"text": text}
         usage = reply.get("usage") or {}
-        return AgentResponse(output=output, text=text, provider=self.name, model=self.model_name, source="real",
-                             cost_usd=0.0, input_tokens=usage.get("prompt_tokens"),
-                             output_tokens=usage.get("completion_tokens"), duration_s=duration, notes=notes)
+        return AgentResponse(
+            output=output,
+            text=text,
+            provider=self.name,
+            model=self.model_name,
+            source="real",
+            cost_usd=0.0,
+            input_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+            duration_s=duration,
+            notes=notes,
+        )

@@ -93,8 +93,11 @@ class ScriptedProvider(Provider):
             raise DocumentError(f"cannot read the script: {exc.strerror}", path=path) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            raise DocumentError(f"script is not valid YAML/JSON: {getattr(exc, 'problem', exc)}", path=path,
-                                line=mark.line + 1 if mark else None) from None
+            raise DocumentError(
+                f"script is not valid YAML/JSON: {getattr(exc, 'problem', exc)}",
+                path=path,
+                line=mark.line + 1 if mark else None,
+            ) from None
         if isinstance(data, dict) and "answers" in data:
             data = data["answers"]
         if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
@@ -120,14 +123,24 @@ class ScriptedProvider(Provider):
 
     def complete(self, request: AgentRequest) -> AgentResponse:
         if self.script is None:
-            output = placeholder(request.output_schema, request.agent) if request.output_schema else {
-                "text": f"placeholder answer of {request.agent}"}
-            return AgentResponse(output=output, text=json.dumps(output), provider=self.name, model="placeholder",
-                                 source="generated", notes=["placeholder built from the agent's declared outputs"])
+            output = (
+                placeholder(request.output_schema, request.agent)
+                if request.output_schema
+                else {"text": f"placeholder answer of {request.agent}"}
+            )
+            return AgentResponse(
+                output=output,
+                text=json.dumps(output),
+                provider=self.name,
+                model="placeholder",
+                source="generated",
+                notes=["placeholder built from the agent's declared outputs"],
+            )
         answer = self._take(request)
         if answer is None:
-            raise ProviderError(f"the script {self.script} has no answer left for this step", provider=self.name,
-                                step=request.step)
+            raise ProviderError(
+                f"the script {self.script} has no answer left for this step", provider=self.name, step=request.step
+            )
         if "output" in answer:
             output = answer["output"]
             text = json.dumps(output, ensure_ascii=False)
@@ -135,8 +148,17 @@ class ScriptedProvider(Provider):
                 raise ProviderError("script answer 'output' must be a mapping", provider=self.name, step=request.step)
         else:
             text = str(answer["text"])
-            output = (parse_json_reply(text, provider=self.name, step=request.step) if request.output_schema
-                      else {"text": text})
+            output = (
+                parse_json_reply(text, provider=self.name, step=request.step)
+                if request.output_schema
+                else {"text": text}
+            )
         validate_output(output, request.output_schema, provider=self.name, step=request.step)
-        return AgentResponse(output=output, text=text, provider=self.name, model=str(answer.get("model", "script")),
-                             source=str(answer.get("source", "generated")), cost_usd=float(answer.get("cost_usd", 0.0)))
+        return AgentResponse(
+            output=output,
+            text=text,
+            provider=self.name,
+            model=str(answer.get("model", "script")),
+            source=str(answer.get("source", "generated")),
+            cost_usd=float(answer.get("cost_usd", 0.0)),
+        )

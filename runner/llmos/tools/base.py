@@ -52,7 +52,11 @@ class ToolContext:
 
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
     "object": (dict,),
 }
 
@@ -79,8 +83,9 @@ class Tool(ABC):
         unknown = sorted(set(inputs) - set(self.params))
         if unknown:
             raise InputError(
-                f"{self.name} has no input(s) {', '.join(map(repr, unknown))} "
-                f"(inputs: {', '.join(self.params)})", step=step)
+                f"{self.name} has no input(s) {', '.join(map(repr, unknown))} (inputs: {', '.join(self.params)})",
+                step=step,
+            )
         for name, param in self.params.items():
             if name not in inputs or inputs[name] is None:
                 if param.required:
@@ -88,9 +93,10 @@ class Tool(ABC):
                 continue
             value = inputs[name]
             types = _PY_TYPES.get(param.type, (object,))
-            if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
                 raise InputError(
-                    f"{self.name} input {name!r} must be {param.type}, got {type(value).__name__}", step=step)
+                    f"{self.name} input {name!r} must be {param.type}, got {type(value).__name__}", step=step
+                )
 
     def json_schema(self) -> dict[str, Any]:
         """The tool's input schema as JSON Schema (for providers that call tools)."""

@@ -117,6 +117,8 @@ class EditTool(Tool):
         if count > 1 and not inputs.get("replace_all"):
             raise ToolError(
                 f"old_string occurs {count} times in {path}; give more context or set replace_all",
-                tool=self.name, step=ctx.step)
+                tool=self.name,
+                step=ctx.step,
+            )
         atomic_write_text(path, text.replace(old, new) if inputs.get("replace_all") else text.replace(old, new, 1))
         return {"file_path": str(path), "replacements": count if inputs.get("replace_all") else 1}

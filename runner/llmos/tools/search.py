@@ -56,8 +56,11 @@ class GlobTool(Tool):
         if ".." in Path(pattern).parts or Path(pattern).is_absolute():
             raise PolicyError(f"refused pattern {pattern!r}: it must be relative, without '..'", tool=self.name)
         files = _walk(root, pattern, ctx)
-        return {"files": [str(p) for p in files[:MAX_RESULTS]], "count": len(files),
-                "truncated": len(files) > MAX_RESULTS}
+        return {
+            "files": [str(p) for p in files[:MAX_RESULTS]],
+            "count": len(files),
+            "truncated": len(files) > MAX_RESULTS,
+        }
 
 
 class GrepTool(Tool):
@@ -80,8 +83,9 @@ class GrepTool(Tool):
     def run(self, inputs: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         mode = inputs.get("output_mode") or "files_with_matches"
         if mode not in {"files_with_matches", "content", "count"}:
-            raise ToolError(f"output_mode must be files_with_matches, content or count; got {mode!r}",
-                            tool=self.name, step=ctx.step)
+            raise ToolError(
+                f"output_mode must be files_with_matches, content or count; got {mode!r}", tool=self.name, step=ctx.step
+            )
         try:
             regex = re.compile(inputs["pattern"], re.IGNORECASE if inputs.get("-i") else 0)
         except re.error as exc:
@@ -94,7 +98,9 @@ class GrepTool(Tool):
         else:
             raise ToolError(f"no such file or folder: {root}", tool=self.name, step=ctx.step)
         if inputs.get("glob"):
-            files = [f for f in files if fnmatch.fnmatch(f.name, inputs["glob"]) or fnmatch.fnmatch(str(f), inputs["glob"])]
+            files = [
+                f for f in files if fnmatch.fnmatch(f.name, inputs["glob"]) or fnmatch.fnmatch(str(f), inputs["glob"])
+            ]
         limit = inputs.get("head_limit") or MAX_RESULTS
         matched: list[str] = []
         matches: list[dict[str, Any]] = []

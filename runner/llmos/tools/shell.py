@@ -38,8 +38,12 @@ class BashTool(Tool):
         ctx.policy.check_command(command)
         timeout_s = inputs["timeout"] / 1000 if inputs.get("timeout") else ctx.timeout_s
         proc = subprocess.Popen(
-            ["bash", "-c", command], cwd=ctx.workspace, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,
+            ["bash", "-c", command],
+            cwd=ctx.workspace,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         try:
             out, err = proc.communicate(timeout=timeout_s)
@@ -49,12 +53,16 @@ class BashTool(Tool):
             except ProcessLookupError:
                 pass
             proc.communicate()
-            raise ToolError(f"command timed out after {timeout_s:g} s: {command}", tool=self.name, step=ctx.step,
-                            retryable=True) from None
+            raise ToolError(
+                f"command timed out after {timeout_s:g} s: {command}", tool=self.name, step=ctx.step, retryable=True
+            ) from None
         stdout = out[: ctx.max_bytes].decode("utf-8", errors="replace")
         stderr = err[: ctx.max_bytes].decode("utf-8", errors="replace")
         if proc.returncode != 0:
             detail = (stderr or stdout).strip()[-500:]
-            raise ToolError(f"command exited with status {proc.returncode}: {command}" + (f"\n{detail}" if detail else ""),
-                            tool=self.name, step=ctx.step)
+            raise ToolError(
+                f"command exited with status {proc.returncode}: {command}" + (f"\n{detail}" if detail else ""),
+                tool=self.name,
+                step=ctx.step,
+            )
         return {"stdout": stdout, "stderr": stderr, "exit_code": proc.returncode}

@@ -5,7 +5,8 @@
   ``ctx.max_bytes`` (the size cap), checking ``Content-Length`` first.
 * The charset comes from the Content-Type header, else from the HTML's ``<meta charset>``, else
   from charset-normalizer's detection; an unknown charset name falls back to detection.
-* HTML becomes Markdown with markdownify (scripts, styles, comments, ``nav``/``aside`` and navigation bars removed; the ``<main>`` or ``<article>`` element when the page has one);
+* HTML becomes Markdown with markdownify: only the ``<main>`` or ``<article>`` element when the
+  page has one; scripts, styles, comments, ``nav``/``aside`` and navigation bars removed.
   ``text/*``, JSON and XML are returned as text; anything else (PDF, images, archives) is refused
   as binary.
 
@@ -27,8 +28,15 @@ from llmos.tools.base import Param, Tool, ToolContext
 
 __all__ = ["WebFetchTool", "html_to_markdown"]
 
-_TEXT_TYPES = {"application/json", "application/xml", "application/xhtml+xml", "application/ld+json",
-               "application/javascript", "application/x-yaml", "application/yaml"}
+_TEXT_TYPES = {
+    "application/json",
+    "application/xml",
+    "application/xhtml+xml",
+    "application/ld+json",
+    "application/javascript",
+    "application/x-yaml",
+    "application/yaml",
+}
 _DROP_TAGS = ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "form", "button", "nav", "aside"]
 # Navigation bars of generated documentation (DocBook's navheader/navfooter, skip links).
 _CHROME_CLASSES = ["navheader", "navfooter", "skip-link", "skiplink"]
@@ -50,7 +58,7 @@ def html_to_markdown(html: str) -> tuple[str, str]:
         node.extract()
     for tag in soup(_DROP_TAGS):
         tag.decompose()
-    for tag in soup.find_all(attrs={"role": "navigation"}) + soup.find_all(class_=_CHROME_CLASSES):
+    for tag in [*soup.find_all(role="navigation"), *soup.find_all(class_=_CHROME_CLASSES)]:
         tag.decompose()
     if soup.head is not None:
         soup.head.decompose()
@@ -112,47 +120,73 @@ class WebFetchTool(Tool):
             raise ToolError(f"not an http(s) URL: {url!r}", tool=self.name, step=ctx.step)
         cap = ctx.max_bytes
         timeout = httpx.Timeout(ctx.timeout_s, connect=min(ctx.timeout_s, 10.0))
-        headers = {"User-Agent": f"llmos/{__version__} (document runtime; WebFetch)",
-                   "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
+        headers = {
+            "User-Agent": f"llmos/{__version__} (document runtime; WebFetch)",
+            "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
+        }
         try:
-            with httpx.Client(follow_redirects=True, max_redirects=int(ctx.extra.get("max_redirects", 5)),
-                              timeout=timeout, headers=headers) as client:
-                with client.stream("GET", url) as response:
-                    status = response.status_code
-                    if status >= 400:
-                        raise ToolError(f"HTTP {status} {response.reason_phrase} from {url}", tool=self.name,
-                                        step=ctx.step, retryable=status >= 500 or status == 429)
-                    content_type = response.headers.get("content-type", "")
-                    mime = content_type.split(";")[0].strip().lower()
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > cap:
-                        raise ToolError(f"page is {int(declared)} bytes, over the {cap}-byte size cap: {url}",
-                                        tool=self.name, step=ctx.step)
-                    if mime and not (mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith("+xml")
-                                     or mime.endswith("+json")):
-                        raise ToolError(f"not a web page: {url} answered with content type {mime!r} (binary)",
-                                        tool=self.name, step=ctx.step)
-                    chunks: list[bytes] = []
-                    size = 0
-                    for chunk in response.iter_bytes():
-                        size += len(chunk)
-                        if size > cap:
-                            raise ToolError(f"page is over the {cap}-byte size cap: {url}", tool=self.name,
-                                            step=ctx.step)
-                        chunks.append(chunk)
-                    final_url = str(response.url)
-                    header_charset = response.charset_encoding
+            with (
+                httpx.Client(
+                    follow_redirects=True,
+                    max_redirects=int(ctx.extra.get("max_redirects", 5)),
+                    timeout=timeout,
+                    headers=headers,
+                ) as client,
+                client.stream("GET", url) as response,
+            ):
+                status = response.status_code
+                if status >= 400:
+                    raise ToolError(
+                        f"HTTP {status} {response.reason_phrase} from {url}",
+                        tool=self.name,
+                        step=ctx.step,
+                        retryable=status >= 500 or status == 429,
+                    )
+                content_type = response.headers.get("content-type", "")
+                mime = content_type.split(";")[0].strip().lower()
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > cap:
+                    raise ToolError(
+                        f"page is {int(declared)} bytes, over the {cap}-byte size cap: {url}",
+                        tool=self.name,
+                        step=ctx.step,
+                    )
+                if mime and not (
+                    mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith("+xml") or mime.endswith("+json")
+                ):
+                    raise ToolError(
+                        f"not a web page: {url} answered with content type {mime!r} (binary)",
+                        tool=self.name,
+                        step=ctx.step,
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        raise ToolError(f"page is over the {cap}-byte size cap: {url}", tool=self.name, step=ctx.step)
+                    chunks.append(chunk)
+                final_url = str(response.url)
+                header_charset = response.charset_encoding
         except httpx.TooManyRedirects:
-            raise ToolError(f"too many redirects (a redirect loop?) from {url}", tool=self.name, step=ctx.step) from None
+            raise ToolError(
+                f"too many redirects (a redirect loop?) from {url}", tool=self.name, step=ctx.step
+            ) from None
         except httpx.TimeoutException as exc:
-            raise ToolError(f"timed out after {ctx.timeout_s:g} s fetching {url} ({type(exc).__name__})",
-                            tool=self.name, step=ctx.step, retryable=True) from None
+            raise ToolError(
+                f"timed out after {ctx.timeout_s:g} s fetching {url} ({type(exc).__name__})",
+                tool=self.name,
+                step=ctx.step,
+                retryable=True,
+            ) from None
         except httpx.ConnectError as exc:
-            raise ToolError(f"cannot connect to {parts.netloc}: {exc}", tool=self.name, step=ctx.step,
-                            retryable=True) from None
+            raise ToolError(
+                f"cannot connect to {parts.netloc}: {exc}", tool=self.name, step=ctx.step, retryable=True
+            ) from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise ToolError(f"connection broke while reading {url}: {exc}", tool=self.name, step=ctx.step,
-                            retryable=True) from None
+            raise ToolError(
+                f"connection broke while reading {url}: {exc}", tool=self.name, step=ctx.step, retryable=True
+            ) from None
         except httpx.HTTPError as exc:
             raise ToolError(f"request to {url} failed: {exc}", tool=self.name, step=ctx.step, retryable=True) from None
         body = b"".join(chunks)
