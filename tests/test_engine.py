@@ -87,7 +87,10 @@ def test_research_task_on_a_real_page(project: Path, server: Server, script: Pat
     ]
     metrics = trace["quality_metrics"]
     assert (metrics["steps_planned"], metrics["step_success_rate"], metrics["errors"]) == (4, 1.0, 0)
-    assert metrics["summaries"]["summarize"]["grounding"] > 0.5
+    [measured] = metrics["summaries"]["summarize"]
+    assert measured["grounding"] > 0.5
+    assert agent["quality_metrics"] == measured
+    assert set(agent["outputs"]) == {"summary", "key_points"}  # exactly what the model returned
 
     [entry] = load_entries(project / "system" / "SmartMemory.md")
     assert (entry.id, entry.outcome, entry.scenario, entry.provider) == (

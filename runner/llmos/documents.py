@@ -419,11 +419,15 @@ class RetryPolicy:
 
 @dataclass(kw_only=True, frozen=True)
 class Example:
-    """An input/output pair from a component's ``## Examples`` section (1-based ``line``)."""
+    """An input/output pair from a component's ``## Examples`` section (1-based ``line``).
+
+    ``tool`` names the Claude Code tool the pair belongs to, for components mapping onto several.
+    """
 
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     line: int
+    tool: str | None = None
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -543,7 +547,13 @@ def _examples(doc: Document, errors: list[DocumentError]) -> tuple[Example, ...]
                 )
             )
             continue
-        out.append(Example(inputs=data["inputs"], outputs=data["outputs"], line=block.line))
+        tool = data.get("tool")
+        if tool is not None and not isinstance(tool, str):
+            errors.append(
+                DocumentError("an example's 'tool' must be a Claude Code tool name", path=doc.path, line=block.line)
+            )
+            continue
+        out.append(Example(inputs=data["inputs"], outputs=data["outputs"], line=block.line, tool=tool))
     return tuple(out)
 
 

@@ -221,7 +221,7 @@ class _Run:
         self.live: dict[str, dict[str, Any]] = {}
         self.scenario: Scenario | None = None
         self.policy = Policy(workspace=workspace)
-        self.summaries: dict[str, dict[str, Any]] = {}
+        self.summaries: dict[str, list[dict[str, Any]]] = {}
         self.schema_ok = True
         self.trace_path: Path | None = None
 
@@ -296,7 +296,7 @@ class _Run:
         for step in self.scenario.steps:
             component = self.project.library.get(step.component)
             assert component is not None
-            tool = step.tool or (component.claude_tools[0] if component.kind == "tool" else None)
+            tool = resolve_tool(component, step.tool) if component.kind == "tool" else None
             self.state.steps.append(
                 StepState(
                     id=step.id,
@@ -313,9 +313,27 @@ class _Run:
             st = self.state.step(step.id)
             component = self.project.library.get(step.component)
             assert component is not None
+            if self.state.budget_usd is not None and self.state.cost_usd >= self.state.budget_usd:
+                self.pause(
+                    f"the budget of ${self.state.budget_usd:.4f} is spent (${self.state.cost_usd:.4f}) "
+                    f"before step {step.id!r}"
+                )
+                return
+            if step.approval == "required":
+                self.advance("AWAIT_APPROVAL", detail=f"step {step.id!r} needs a person's approval")
+                self.pause(
+                    f"step {step.id!r} ({component.name}) needs approval; nobody can approve it in this "
+                    "version of the runner, so the run stops here before the step runs"
+                )
+                return
             self.run_step(step, st, component)
             if st.status == "failed":
                 return
+
+    def pause(self, reason: str) -> None:
+        self.state.status = "paused"
+        self.state.paused_reason = reason
+        self.advance("PAUSED", detail=reason)
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -343,36 +361,29 @@ class _Run:
         started = time.perf_counter()
         self.set_step(st, "running", detail=f"{component.name}" + (f".{st.tool}" if st.tool else ""))
         self.progress(f"step {step.id}: {component.name}" + (f" ({st.tool})" if st.tool else ""))
+        quality: Any = None
         try:
             if step.for_each:
                 items = self.render(step, step.for_each, self.context(), "for_each")
                 if not isinstance(items, list):
                     raise TemplateError(f"for_each must give a list, got {type(items).__name__}", step=step.id)
-                results = []
-                rendered_all = []
+                results, metrics, rendered_all = [], [], []
                 for index, item in enumerate(items):
                     inputs = self.render(step, step.inputs, self.context(item=item, index=index), "inputs")
                     rendered_all.append(inputs)
-                    results.append(self.call(step, st, component, inputs))
+                    result, meta = self.call_with_fallback(step, st, component, inputs)
+                    results.append(result)
+                    metrics.append(meta.get("quality_metrics"))
                 st.inputs = self.store.offload(f"{step.id}.inputs", {"for_each": rendered_all})
                 outputs: dict[str, Any] = {"results": results, "count": len(results)}
+                quality = metrics if any(m is not None for m in metrics) else None
             else:
                 inputs = self.render(step, step.inputs, self.context(), "inputs")
                 st.inputs = self.store.offload(f"{step.id}.inputs", inputs)
-                outputs = self.call(step, st, component, inputs)
-        except LLMOSError as exc:
-            fallback = step.on_error.split(":", 1)[1] if step.on_error.startswith("fallback:") else None
-            if fallback and not isinstance(exc, (TemplateError, InputError)):
-                alt = self.project.library.get(fallback)
-                assert alt is not None
-                self.progress(f"step {step.id}: {component.name} failed; trying fallback {fallback}")
-                try:
-                    outputs = self.call(step, st, alt, render_value(step.inputs, self.context()))
-                except LLMOSError as again:
-                    exc = again
-                else:
-                    self.finish(st, started, outputs, note=f"completed by fallback {fallback} after: {exc}")
-                    return
+                outputs, meta = self.call_with_fallback(step, st, component, inputs)
+                quality = meta.get("quality_metrics")
+        except Exception as raised:
+            exc = raised if isinstance(raised, LLMOSError) else _unexpected(raised, step.id)
             st.error = str(exc).removeprefix(f"step {step.id!r}: ")
             st.finished_at = utc_now()
             st.duration_s = round(time.perf_counter() - started, 3)
@@ -382,34 +393,58 @@ class _Run:
                 self.live[step.id] = {"outputs": {}, "status": "skipped", "error": str(exc)}
                 return
             self.set_step(st, "failed", detail=str(exc))
-            self.state.error = {"message": str(exc), "step": step.id, "type": type(exc).__name__}
+            self.state.error = {
+                "message": str(exc),
+                "step": step.id,
+                "type": type(raised).__name__ if isinstance(raised, LLMOSError) else "RunError",
+            }
             self.progress(f"step {step.id} failed: {exc}")
             return
-        self.finish(st, started, outputs)
-
-    def finish(self, st: StepState, started: float, outputs: dict[str, Any], note: str = "") -> None:
         st.outputs = self.store.offload(f"{st.id}.outputs", outputs)
+        st.quality_metrics = quality
         st.finished_at = utc_now()
         st.duration_s = round(time.perf_counter() - started, 3)
-        self.live[st.id] = {"outputs": outputs, "status": "completed"}
-        self.set_step(st, "completed", detail=note)
+        self.live[st.id] = {"outputs": outputs, "status": "completed", "quality_metrics": quality}
+        self.set_step(st, "completed", detail=st.note or "")
 
-    def call(self, step: Step, st: StepState, component: Component, inputs: dict[str, Any]) -> dict[str, Any]:
-        """One call of a component, with its retry policy; records each attempt as a transition."""
+    def call_with_fallback(
+        self, step: Step, st: StepState, component: Component, inputs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Call the step's component; when it fails for good and the step names a fallback, call that."""
+        try:
+            return self.call(step, st, component, inputs)
+        except (ToolError, ProviderError) as exc:
+            fallback = step.on_error.split(":", 1)[1] if step.on_error.startswith("fallback:") else None
+            alt = self.project.library.get(fallback) if fallback else None
+            if alt is None:
+                raise
+            self.progress(f"step {step.id}: {component.name} failed ({exc}); trying fallback {alt.name}")
+            result = self.call(step, st, alt, inputs)
+            st.note = f"completed by fallback {alt.name} after: {exc}"
+            return result
+
+    def call(
+        self, step: Step, st: StepState, component: Component, inputs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One call of a component, with its retry policy; records each attempt as a transition.
+
+        Returns:
+            The outputs and the call's metadata (source, cost, provider details, quality metrics).
+        """
         attempts = max(component.retry.attempts, 3 if step.on_error == "retry" else 1)
         for attempt in range(1, attempts + 1):
             st.attempts += 1
             began = time.perf_counter()
             try:
                 outputs, meta = self.invoke(step, component, inputs)
-            except (ToolError, ProviderError, InputError) as exc:
+            except Exception as raised:
+                exc = raised if isinstance(raised, LLMOSError) else _unexpected(raised, step.id)
                 duration = round(time.perf_counter() - began, 3)
                 self.record_call(step, component, inputs, None, duration, attempt, error=exc)
-                retryable = not isinstance(exc, (PolicyError, InputError)) and (
-                    getattr(exc, "retryable", False) or isinstance(exc, ProviderError)
-                )
-                if attempt >= attempts or not retryable:
-                    raise
+                if attempt >= attempts or not _retryable(exc):
+                    if exc is raised:
+                        raise
+                    raise exc from raised
                 wait = component.retry.backoff_s * (2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
                 self.progress(f"step {step.id}: attempt {attempt} failed ({exc}); retrying in {wait:.1f} s")
                 time.sleep(wait)
@@ -419,7 +454,7 @@ class _Run:
             self.state.cost_usd = round(self.state.cost_usd + meta.get("cost_usd", 0.0), 6)
             st.source = meta.get("source", "real")
             self.record_call(step, component, inputs, outputs, duration, attempt, meta=meta)
-            return outputs
+            return outputs, meta
         raise AssertionError("unreachable")
 
     def record_call(
@@ -436,7 +471,7 @@ class _Run:
     ) -> None:
         meta = meta or {}
         kind = "agent_call" if component.kind == "agent" else "tool_call"
-        tool = None if component.kind == "agent" else (step.tool or component.claude_tools[0])
+        tool = None if component.kind == "agent" else resolve_tool(component, step.tool)
         data: dict[str, Any] = {
             "component": component.name,
             "tool": tool,
@@ -449,7 +484,7 @@ class _Run:
         }
         if outputs is not None:
             data["outputs"] = self.store.offload(f"{step.id}.call{self.state.transition_count + 1}.outputs", outputs)
-        for key in ("provider", "model", "usage", "system_prompt", "prompt", "notes"):
+        for key in ("provider", "model", "usage", "system_prompt", "prompt", "notes", "quality_metrics"):
             if key in meta:
                 data[key] = self.store.offload(f"{step.id}.{key}", meta[key])
         if isinstance(error, ProviderError) and error.raw:
@@ -471,13 +506,19 @@ class _Run:
     def invoke(self, step: Step, component: Component, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         if component.kind == "agent":
             return self.invoke_agent(step, component, inputs)
-        if self.mode == "simulation":
-            return self.simulate_tool(step, component, inputs)
         from llmos.tools import TOOLS, ToolContext
 
-        tool_name = step.tool or component.claude_tools[0]
+        tool_name = resolve_tool(component, step.tool)
+        if tool_name is None or tool_name not in TOOLS:
+            raise InputError(
+                f"{component.name} cannot run the tool {step.tool!r} "
+                f"(it maps onto {', '.join(component.claude_tools)})",
+                step=step.id,
+            )
         tool = TOOLS[tool_name]
         tool.check_inputs(inputs, step=step.id)
+        if self.mode == "simulation":
+            return self.simulate_tool(step, component, tool_name, inputs)
         ctx = ToolContext(
             policy=self.policy, timeout_s=component.timeout_s, max_bytes=component.max_bytes, step=step.id
         )
@@ -499,6 +540,7 @@ class _Run:
             provider = self.get_provider()
         except ProviderError as exc:
             exc.step = step.id
+            exc.retryable = False  # a provider that cannot start will not start on a second try
             raise
         request = AgentRequest(
             agent=component.name,
@@ -516,16 +558,11 @@ class _Run:
             response = provider.complete(request)
         except ProviderError as exc:
             exc.step = step.id
-            if "output does not match" in exc.message or "invalid JSON" in exc.message:
+            if exc.invalid_output:
                 self.schema_ok = False
             raise
         outputs = dict(response.output)
-        if isinstance(outputs.get("summary"), str):
-            source_text = "\n".join(v for v in inputs.values() if isinstance(v, str))
-            metrics = _summary_metrics(source_text, outputs["summary"], outputs.get("key_points"))
-            outputs["quality_metrics"] = metrics
-            self.summaries[step.id] = metrics
-        meta = {
+        meta: dict[str, Any] = {
             "source": response.source,
             "cost_usd": response.cost_usd,
             "provider": response.provider,
@@ -536,21 +573,32 @@ class _Run:
         }
         if response.notes:
             meta["notes"] = response.notes
+        if isinstance(outputs.get("summary"), str):
+            # Measured against the text being summarized: the `content` input when there is one.
+            source = inputs.get("content")
+            if not isinstance(source, str):
+                source = "\n".join(v for k, v in inputs.items() if isinstance(v, str) and k != "instructions")
+            metrics = _summary_metrics(source, outputs["summary"], outputs.get("key_points"))
+            meta["quality_metrics"] = metrics
+            self.summaries.setdefault(step.id, []).append(metrics)
         return outputs, meta
 
     def simulate_tool(
-        self, step: Step, component: Component, inputs: dict[str, Any]
+        self, step: Step, component: Component, tool: str, inputs: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        for example in component.examples:
+        examples = [
+            e for e in component.examples if e.tool == tool or (e.tool is None and len(component.claude_tools) == 1)
+        ]
+        for example in examples:
             if example.inputs == inputs:
                 return dict(example.outputs), {"source": "example", "cost_usd": 0.0}
-        if component.examples:
-            return dict(component.examples[0].outputs), {"source": "example", "cost_usd": 0.0}
+        if examples:
+            return dict(examples[0].outputs), {"source": "example", "cost_usd": 0.0}
         provider = self.get_provider()
         schema = component.output_schema() if component.outputs else None
         prompt = (
             "You are simulating a tool; nothing is executed. Reply with the output this tool would "
-            f"most plausibly return for these inputs.\n\n# Tool: {component.name}\n\n{component.prompt}"
+            f"most plausibly return for these inputs.\n\n# Tool: {component.name} ({tool})\n\n{component.prompt}"
         )
         response = provider.complete(
             AgentRequest(
@@ -620,6 +668,8 @@ class _Run:
         atomic_write_text(self.store.run_dir / "trace.json", json.dumps(record, ensure_ascii=False, indent=2))
 
     def fail_early(self, exc: LLMOSError) -> None:
+        if self.state.phase not in {"INITIALIZE", "PLAN"}:
+            raise exc
         self.state.error = {"message": str(exc), "step": getattr(exc, "step", None), "type": type(exc).__name__}
         self.state.status = "failed"
         self.state.finished_at = utc_now()
@@ -656,9 +706,27 @@ class _Run:
             state_path=self.store.state_path,
             trace_path=self.trace_path,
             outputs=list(state.outputs),
-            error=state.error["message"] if state.error else None,
+            error=state.error["message"] if state.error else state.paused_reason,
             error_type=state.error["type"] if state.error else None,
         )
+
+
+def resolve_tool(component: Component, requested: str | None) -> str | None:
+    """The Claude Code tool a tool component runs for a step: the requested one if the component
+    maps onto it, the component's only tool when none is requested, else ``None``."""
+    if requested:
+        return requested if requested in component.claude_tools else None
+    return component.claude_tools[0] if len(component.claude_tools) == 1 else None
+
+
+def _unexpected(exc: BaseException, step: str) -> RunError:
+    return RunError(f"unexpected {type(exc).__name__}: {exc}", step=step)
+
+
+def _retryable(exc: LLMOSError) -> bool:
+    if isinstance(exc, (PolicyError, InputError, TemplateError)):
+        return False
+    return bool(getattr(exc, "retryable", False))
 
 
 def _summary_metrics(source: str, summary: str, key_points: Any) -> dict[str, Any]:
@@ -728,7 +796,13 @@ def run_scenario(
     except LLMOSError as exc:
         run.fail_early(exc)
         return run.result()
+    except Exception as exc:  # a bug or an unforeseen input: still end in a recorded FAILED state
+        run.fail_early(RunError(f"unexpected {type(exc).__name__}: {exc}"))
+        return run.result()
     run.execute()
+    if run.state.status == "paused":
+        run.progress(f"paused: {run.state.paused_reason}")
+        return run.result()
     run.advance("UPDATE_MEMORY", detail="all steps done" if run.state.error is None else "a step failed")
     run.update_memory()
     run.export_trace()

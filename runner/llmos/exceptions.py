@@ -142,11 +142,24 @@ class ProviderError(RunError):
         provider: The provider name (``scripted``, ``local``, ...).
         step: The step id, when known.
         raw: The provider's raw reply when it was invalid, for the record.
+        invalid_output: The provider answered, but not with output matching the agent's schema.
+        retryable: Whether trying again may help (a model may answer validly the next time).
     """
 
-    def __init__(self, message: str, *, provider: str, step: str | None = None, raw: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        step: str | None = None,
+        raw: str | None = None,
+        invalid_output: bool = False,
+        retryable: bool = True,
+    ) -> None:
         self.provider = provider
         self.raw = raw
+        self.invalid_output = invalid_output
+        self.retryable = retryable
         super().__init__(message, step=step)
 
     def __str__(self) -> str:

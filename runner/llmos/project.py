@@ -106,6 +106,8 @@ class Project:
         rows = attempt(parse_library_table, "SmartLibrary.md")
         if not (system / "SmartMemory.md").is_file():
             errors.append(DocumentError("missing system/SmartMemory.md", path=system / "SmartMemory.md"))
+        if template is not None:
+            errors.extend(_check_template(template, system / "ExecutionStateTemplate.md"))
         if errors:
             raise join_errors(errors)
         library = load_library(folder)
@@ -234,6 +236,23 @@ class Project:
     def scenario_paths(self) -> list[Path]:
         """The ``scenarios/*.md`` files, sorted."""
         return list(iter_markdown(self.root / "scenarios"))
+
+
+def _check_template(template: tuple[str, int], path: Path) -> list[DocumentError]:
+    """Render sample states through the execution-state template; a failure is a document error."""
+    from llmos._redact import redact
+    from llmos.state import compile_template, sample_states
+
+    source, line = template
+    try:
+        compiled = compile_template(source)
+        for state in sample_states():
+            compiled.render(state=redact(state.to_dict()))
+    except Exception as exc:
+        return [
+            DocumentError(f"the template cannot render a run state: {type(exc).__name__}: {exc}", path=path, line=line)
+        ]
+    return []
 
 
 def _flatten(exc: DocumentError) -> list[DocumentError]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ import frontmatter
 import yaml
 
 from llmos._atomic import append_line, atomic_write_text
-from llmos._redact import redact
+from llmos._redact import redact, redact_text
 from llmos.exceptions import StateError
 
 __all__ = [
@@ -130,6 +131,9 @@ class StepState:
         error: The error message when the step failed.
         source: Provenance of the outputs: ``real``, ``replayed``, ``example`` or ``generated``.
         document_sha256: Content hash of the component document the step used.
+        quality_metrics: Metrics the runner measured on the outputs (summaries), or a list of
+            them for a ``for_each`` step; ``None`` when none apply.
+        note: How the step ended when it is worth saying (e.g. completed by a fallback).
     """
 
     id: str
@@ -147,6 +151,8 @@ class StepState:
     error: str | None = None
     source: str | None = None
     document_sha256: str | None = None
+    quality_metrics: Any = None
+    note: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -178,6 +184,7 @@ class RunState:
         transition_count: Transitions recorded so far (the journal's length).
         recent_transitions: The last :data:`RECENT_TRANSITIONS` transitions.
         error: ``{"message", "step", "type"}`` when the run failed, else ``None``.
+        paused_reason: Why the run paused (budget spent, approval needed), else ``None``.
         outputs: Files the run wrote (absolute paths).
     """
 
@@ -205,6 +212,7 @@ class RunState:
     transition_count: int = 0
     recent_transitions: list[Transition] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    paused_reason: str | None = None
     outputs: list[str] = field(default_factory=list)
 
     def step(self, step_id: str) -> StepState:
@@ -287,6 +295,34 @@ def dump_front_matter(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
+def compile_template(source: str) -> Any:
+    """Compile the Jinja2 source of execution_state.md's body (blocks trimmed, no autoescape)."""
+    import jinja2
+
+    env = jinja2.Environment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return env.from_string(source)
+
+
+def sample_states() -> list[RunState]:
+    """States covering every field shape, for checking that a template renders before any run."""
+    step = StepState(id="s", component="C", tool="Read", status="failed", attempts=2, error="e", duration_s=1.0)
+    return [
+        RunState(execution_id="check-fresh"),
+        RunState(
+            execution_id="check-full",
+            budget_usd=1.0,
+            cost_usd=0.5,
+            steps=[step],
+            current_step="s",
+            inputs={"k": "v"},
+            error={"message": "m", "step": "s", "type": "RunError"},
+            paused_reason="p",
+            outputs=["/x"],
+            recent_transitions=[Transition(seq=1, at="t", kind="phase", source="", target="X")],
+        ),
+    ]
+
+
 class RunStore:
     """Persists one run: state file, mirror, journal and artifacts.
 
@@ -297,28 +333,28 @@ class RunStore:
     """
 
     def __init__(self, workspace: Path, execution_id: str, template: str) -> None:
-        import jinja2
-
         self.workspace = workspace
         self.run_dir = workspace / "runs" / execution_id
         self.state_path = self.run_dir / "execution_state.md"
         self.journal_path = self.run_dir / "journal.jsonl"
         self.artifacts_dir = self.run_dir / "artifacts"
         self.mirror_path = workspace / "execution_state.md"
-        env = jinja2.Environment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-        self._template = env.from_string(template)
+        self._template = compile_template(template)
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     def offload(self, name: str, value: Any) -> Any:
         """Replace long strings inside ``value`` with artifact references.
 
         Strings longer than :data:`INLINE_LIMIT` characters are written to
-        ``artifacts/<name>.<sha12>.txt`` and replaced by
+        ``artifacts/<name>.<sha12>.txt`` (the name reduced to ``[A-Za-z0-9_.-]``, secrets redacted)
+        and replaced by
         ``{"artifact": "artifacts/...", "chars": N, "sha256": ..., "preview": first 200 chars}``.
         """
         if isinstance(value, str) and len(value) > INLINE_LIMIT:
+            value = redact_text(value)
             digest = hashlib.sha256(value.encode("utf-8")).hexdigest()
-            rel = f"artifacts/{name}.{digest[:12]}.txt"
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:80] or "value"
+            rel = f"artifacts/{stem}.{digest[:12]}.txt"
             target = self.run_dir / rel
             if not target.exists():
                 atomic_write_text(target, value)
@@ -342,8 +378,11 @@ class RunStore:
             StateError: The disk refused the write.
         """
         try:
-            append_line(self.journal_path, json.dumps(redact(transition.to_dict()), ensure_ascii=False, default=str))
             text = self.render(state)
+        except Exception as exc:  # a template that parses but cannot render this state
+            raise StateError(f"ExecutionStateTemplate.md cannot render the state: {exc}", path=self.state_path) from exc
+        try:
+            append_line(self.journal_path, json.dumps(redact(transition.to_dict()), ensure_ascii=False, default=str))
             atomic_write_text(self.state_path, text)
             atomic_write_text(self.mirror_path, text)
         except OSError as exc:

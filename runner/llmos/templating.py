@@ -83,6 +83,19 @@ def references(template: str) -> set[Reference]:
     return {r for r in found if r.root not in assigned}
 
 
+def _check_defined(value: Any) -> None:
+    """Raise the undefined-name error that an expression evaluated to (or holds) an Undefined."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming what was missing
+        raise jinja2.UndefinedError("the expression is undefined")
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_defined(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_defined(item)
+
+
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     """Render a template value recursively.
 
@@ -103,7 +116,9 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
             return value
         single = _SINGLE_EXPRESSION.match(value)
         if single and "}}" not in single.group("expr") and "{%" not in value:
-            return _ENV.compile_expression(single.group("expr").strip(), undefined_to_none=False)(**context)
+            result = _ENV.compile_expression(single.group("expr").strip(), undefined_to_none=False)(**context)
+            _check_defined(result)
+            return result
         return _ENV.from_string(value).render(**context)
     if isinstance(value, list):
         return [render_value(item, context) for item in value]

@@ -119,7 +119,8 @@ def build_trace(state: RunState, journal: list[Transition], run_dir: Path, quali
         call["tool"] = None
         call["provider"] = t.data.get("provider")
         call["model"] = t.data.get("model")
-        call["system_prompt"] = t.data.get("system_prompt")
+        call["system_prompt"] = _inline(t.data.get("system_prompt"), run_dir)
+        call["quality_metrics"] = t.data.get("quality_metrics")
         call["prompt"] = _inline(t.data.get("prompt"), run_dir)
         call["usage"] = t.data.get("usage")
         agent_steps.append(call)

@@ -55,5 +55,8 @@ def create_provider(name: str, *, script: str | Path | None = None) -> Provider:
             "the claude provider (Claude Agent SDK) is not part of this version yet; "
             "use --provider local or --provider scripted",
             provider="claude",
+            retryable=False,
         )
-    raise ProviderError(f"unknown provider {name!r} (choose from {', '.join(PROVIDER_NAMES)})", provider=name)
+    raise ProviderError(
+        f"unknown provider {name!r} (choose from {', '.join(PROVIDER_NAMES)})", provider=name, retryable=False
+    )

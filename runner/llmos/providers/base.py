@@ -142,11 +142,19 @@ def parse_json_reply(text: str, *, provider: str, step: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         preview = text.strip().replace("\n", " ")[:120]
         raise ProviderError(
-            f"returned invalid JSON ({exc.msg} at char {exc.pos}): {preview!r}", provider=provider, step=step, raw=text
+            f"returned invalid JSON ({exc.msg} at char {exc.pos}): {preview!r}",
+            provider=provider,
+            step=step,
+            raw=text,
+            invalid_output=True,
         ) from None
     if not isinstance(value, dict):
         raise ProviderError(
-            f"returned JSON {type(value).__name__}, not an object", provider=provider, step=step, raw=text
+            f"returned JSON {type(value).__name__}, not an object",
+            provider=provider,
+            step=step,
+            raw=text,
+            invalid_output=True,
         )
     return value
 
@@ -171,4 +179,5 @@ def validate_output(output: dict[str, Any], schema: dict[str, Any] | None, *, pr
             provider=provider,
             step=step,
             raw=json.dumps(output, ensure_ascii=False)[:2000],
+            invalid_output=True,
         )

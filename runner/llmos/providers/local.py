@@ -100,7 +100,7 @@ class LocalProvider(Provider):
     ) -> None:
         ok, why = local_available() if model_path is None else (True, str(model_path))
         if not ok:
-            raise ProviderError(why, provider=self.name)
+            raise ProviderError(why, provider=self.name, retryable=False)
         self.model_path = Path(model_path) if model_path else Path(why)
         self.n_ctx = n_ctx or int(os.environ.get("LLMOS_LOCAL_CTX", "4096"))
         self.max_tokens = max_tokens or int(os.environ.get("LLMOS_LOCAL_MAX_TOKENS", "512"))

@@ -37,7 +37,7 @@ def placeholder(schema: dict[str, Any], name: str = "value") -> Any:
     """A value valid against a JSON Schema fragment, built from its type and bounds.
 
     Strings honour ``enum``, ``minLength`` and ``maxLength``; arrays honour ``minItems`` (at least
-    one item); numbers honour ``minimum``; objects fill their required properties.
+    one item); numbers honour ``minimum``; objects fill every declared property.
     """
     if "enum" in schema:
         return schema["enum"][0]
@@ -61,7 +61,7 @@ def placeholder(schema: dict[str, Any], name: str = "value") -> Any:
         return [placeholder(schema.get("items", {"type": "string"}), f"{name} {i + 1}") for i in range(count)]
     if kind == "object":
         props = schema.get("properties", {})
-        return {k: placeholder(v, k) for k, v in props.items() if k in schema.get("required", list(props))}
+        return {k: placeholder(v, k) for k, v in props.items()}
     return None
 
 
