@@ -263,3 +263,104 @@ def test_simulation_mode_never_touches_the_world(project: Path) -> None:
     assert not list(result.run_dir.glob("page.md"))
     [trace] = traces(project)
     assert {c["mode"] for c in trace["tool_calls"]} == {"simulation"}
+
+
+def write_scenario(project: Path, name: str, body: str) -> Path:
+    path = project / "scenarios" / f"{name}.md"
+    path.write_text(f"---\nname: {name}\ngoal: g\n{body}---\n")
+    return path
+
+
+def test_a_step_needing_approval_pauses_the_run_before_it_runs(project: Path) -> None:
+    path = write_scenario(
+        project,
+        "Approve",
+        "steps:\n  - id: a\n    component: RealShellTool\n"
+        "    approval: required\n    inputs: {command: touch approved.txt}\n",
+    )
+    result = run_scenario(path, provider="scripted")
+    assert (result.status, result.exit_code, result.phase) == ("paused", 3, "PAUSED")
+    assert "needs approval" in (result.error or "")
+    state = load_state(result.state_path)
+    assert [(s.id, s.status) for s in state.steps] == [("a", "pending")]
+    assert not (project / "workspace" / "approved.txt").exists()
+
+
+def test_a_spent_budget_pauses_the_run_instead_of_overspending(project: Path, server: Server, tmp_path: Path) -> None:
+    costly = tmp_path / "costly.yaml"
+    costly.write_text(
+        "- step: summarize\n  cost_usd: 0.75\n  output: {summary: 'A summary that is long enough "
+        "to pass the schema.', key_points: [Point one.]}\n"
+    )
+    result = run_scenario(
+        project / RESEARCH, inputs={"url": server.url("/page.html")}, provider="scripted", script=costly
+    )
+    assert (result.status, result.exit_code, result.cost_usd) == ("paused", 3, 0.75)
+    assert [s["status"] for s in result.steps] == ["completed", "completed", "pending", "pending"]
+    assert result.error == "the budget of $0.5000 is spent ($0.7500) before step 'save_page'"
+
+
+def test_an_unexpected_error_still_ends_in_a_recorded_failed_state(project: Path, script: Path) -> None:
+    result = run_scenario(project / RESEARCH, inputs={"url": "http://a..b/"}, provider="scripted", script=script)
+    _phase, kind, message = failed_state(result)
+    assert kind == "ToolError"
+    assert message.startswith("step 'fetch': WebFetch: not a valid URL: 'http://a..b/'")
+    assert len(traces(project)) == 1
+
+
+def test_simulating_the_digest_never_reads_the_folder(project: Path) -> None:
+    result = run_scenario(project / "scenarios" / "Document_Digest_Task.md", provider="scripted", mode="simulation")
+    assert result.status == "completed", result.error
+    assert [s["source"] for s in result.steps] == ["example", "example", "generated", "generated", "example"]
+    assert not (result.run_dir / "digest.md").exists()
+
+
+def test_fallback_runs_per_item_of_a_for_each_step(project: Path) -> None:
+    path = write_scenario(
+        project,
+        "Fallback",
+        "steps:\n  - id: each\n    component: RealShellTool\n"
+        "    for_each: \"{{ ['ok', 'bad'] }}\"\n    on_error: 'fallback: RealShellTool'\n"
+        '    inputs: {command: "test {{ item }} = ok && echo {{ item }}"}\n',
+    )
+    result = run_scenario(path, provider="scripted")
+    _phase, kind, message = failed_state(result)  # the fallback runs the same failing command
+    assert kind == "ToolError"
+    assert "exited with status 1" in message
+    calls = [c for c in traces(project)[0]["tool_calls"]]
+    assert [(c["inputs"]["command"].split()[1], c["performance"]["success"]) for c in calls] == [
+        ("ok", True),
+        ("bad", False),
+        ("bad", False),
+    ]
+
+
+def test_steps_cannot_overwrite_the_runners_own_records(project: Path) -> None:
+    path = write_scenario(
+        project,
+        "Clobber",
+        "steps:\n  - id: w\n    component: RealFileSystemTool\n    tool: Write\n"
+        "    inputs: {file_path: datasets/traces.jsonl, content: gone}\n",
+    )
+    result = run_scenario(path, provider="scripted")
+    _phase, kind, message = failed_state(result)
+    assert kind == "PolicyError"
+    assert "one of the runner's own records" in message
+    assert traces(project)[0]["execution_id"] == result.execution_id
+
+
+def test_a_file_path_input_opens_only_that_file(project: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / "private.txt").write_text("not yours\n")
+    path = write_scenario(
+        project,
+        "OneFile",
+        "inputs:\n  doc: {type: path, required: true}\nsteps:\n"
+        "  - id: r\n    component: RealFileSystemTool\n    tool: Read\n"
+        "    inputs: {file_path: '{{ inputs.doc }}'}\n"
+        "  - id: other\n    component: RealFileSystemTool\n    tool: Read\n"
+        f"    inputs: {{file_path: '{tmp_path / 'private.txt'}'}}\n",
+    )
+    result = run_scenario(path, inputs={"doc": str(tmp_path / "notes.txt")}, provider="scripted")
+    assert [(s["id"], s["status"]) for s in result.steps] == [("r", "completed"), ("other", "failed")]
+    assert "outside the allowed roots" in (result.error or "")

@@ -167,3 +167,22 @@ def test_destructive_commands_are_refused(ctx: ToolContext, command: str) -> Non
 )
 def test_ordinary_commands_pass_the_policy(ctx: ToolContext, command: str) -> None:
     ctx.policy.check_command(command)
+
+
+def test_bash_output_past_the_cap_stops_the_command(tmp_path: Path) -> None:
+    ctx = ToolContext(policy=Policy(workspace=tmp_path), timeout_s=10, max_bytes=10_000)
+    with pytest.raises(ToolError, match="wrote more than 20000 bytes of output and was stopped"):
+        run("Bash", ctx, command="yes")
+
+
+def test_edit_refuses_files_that_are_not_utf8(ctx: ToolContext) -> None:
+    (ctx.workspace / "latin.txt").write_bytes("caf\xe9 ok".encode("latin-1"))
+    with pytest.raises(ToolError, match="not UTF-8 text; Edit would change its encoding"):
+        run("Edit", ctx, file_path="latin.txt", old_string="ok", new_string="fine")
+    assert (ctx.workspace / "latin.txt").read_bytes() == "caf\xe9 ok".encode("latin-1")
+
+
+@pytest.mark.parametrize("pattern", ["", ".", "./"])
+def test_glob_patterns_that_match_nothing_are_clear_errors(ctx: ToolContext, pattern: str) -> None:
+    with pytest.raises(ToolError, match="invalid glob pattern"):
+        run("Glob", ctx, pattern=pattern)

@@ -101,3 +101,10 @@ def test_undefined_names_raise_instead_of_rendering_empty() -> None:
 def test_sandbox_refuses_python_internals() -> None:
     with pytest.raises(jinja2.exceptions.SecurityError):
         render_value("{{ ''.__class__.__mro__[1].__subclasses__() }}", {})
+
+
+def test_a_single_expression_that_is_undefined_raises() -> None:
+    with pytest.raises(jinja2.UndefinedError):
+        render_value("{{ item.content }}", {"item": {"file_path": "x"}})
+    with pytest.raises(jinja2.UndefinedError):
+        render_value("{{ [item.content] }}", {"item": {}})

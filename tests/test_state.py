@@ -121,3 +121,13 @@ def test_a_file_without_front_matter_is_refused(tmp_path: Path) -> None:
     path.write_text("# nothing here\n")
     with pytest.raises(StateError, match="no front matter"):
         load_state(path)
+
+
+def test_artifact_names_cannot_leave_the_artifacts_folder_and_are_redacted(tmp_path: Path, project: Path) -> None:
+    s = store(tmp_path, project)
+    secret = "token=sk-ant-abcdefghijklmnopqrstuvwxyz0123 " + "x" * 3000
+    ref = s.offload("step.outputs", {"a/../../../../escaped": secret})
+    written = s.run_dir / ref["a/../../../../escaped"]["artifact"]
+    assert written.parent == s.artifacts_dir
+    assert "sk-ant-abcdef" not in written.read_text()
+    assert not list(tmp_path.glob("escaped*"))

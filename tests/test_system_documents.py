@@ -87,3 +87,36 @@ def test_validate_lists_every_broken_document_at_once(project: Path) -> None:
             "step 'b': template reads steps.zz, which is an unknown step; a step may only read earlier steps",
         ),
     ]
+
+
+def test_a_template_that_cannot_render_a_state_is_a_document_error(project: Path) -> None:
+    path = project / "system" / "ExecutionStateTemplate.md"
+    path.write_text(
+        path.read_text().replace(
+            '{{ "%.2f" | format(state.duration_s) }} s', '{{ "%.2f" | format(state.finished_at) }} s'
+        )
+    )
+    with pytest.raises(DocumentError, match="the template cannot render a run state: TypeError"):
+        Project.load(project)
+
+
+def test_tool_components_without_cost_take_the_tool_map_defaults(project: Path) -> None:
+    path = project / "components" / "tools" / "RealShellTool.md"
+    path.write_text(path.read_text().replace("cost_usd: 0\nlatency_s: 0.5\n", ""))
+    tool_map = project / "system" / "ClaudeCodeToolMap.md"
+    tool_map.write_text(
+        tool_map.read_text().replace("| SystemTool | Bash | 0 | 0.5 |", "| SystemTool | Bash | 0.002 | 2.5 |")
+    )
+    shell = Project.load(project).library.get("RealShellTool")
+    assert shell is not None
+    assert (shell.cost_usd, shell.latency_s) == (0.002, 2.5)
+
+
+def test_library_sync_rewrites_the_registry_table(project: Path) -> None:
+    path = project / "system" / "SmartLibrary.md"
+    path.write_text(path.read_text().replace("| Bash | 0 | 0.5 | active |", "| Bash | 0 | 99 | active |"))
+    loaded = Project.load(project)
+    assert loaded.problems
+    assert loaded.sync_library() is True
+    assert Project.load(project).problems == []
+    assert loaded.sync_library() is False

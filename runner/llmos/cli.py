@@ -187,11 +187,7 @@ def validate_command(paths: tuple[Path, ...]) -> None:
     click.echo(f"ok: {', '.join(str(t) for t in targets)}")
 
 
-@main.command("library")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Project root.")
-@click.option("--json", "as_json", is_flag=True, help="Print the components as JSON.")
-def library_command(root: Path | None, as_json: bool) -> None:
-    """Show the component library as a table."""
+def _load_project(root: Path | None) -> Any:
     from llmos.project import Project, find_root
 
     folder = root or find_root(Path.cwd())
@@ -199,10 +195,22 @@ def library_command(root: Path | None, as_json: bool) -> None:
         click.echo("error: no project root here; pass --root", err=True)
         sys.exit(EXIT_USAGE)
     try:
-        project = Project.load(folder)
+        return Project.load(folder)
     except DocumentError as exc:
         _print_errors(exc.errors if isinstance(exc, DocumentErrors) else [exc])
         sys.exit(EXIT_USAGE)
+
+
+@main.group("library", invoke_without_command=True)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Project root.")
+@click.option("--json", "as_json", is_flag=True, help="Print the components as JSON.")
+@click.pass_context
+def library_command(ctx: click.Context, root: Path | None, as_json: bool) -> None:
+    """Show the component library as a table (or sync SmartLibrary.md with 'sync')."""
+    ctx.obj = root
+    if ctx.invoked_subcommand is not None:
+        return
+    project = _load_project(root)
     rows = project.library.registry_rows()
     if as_json:
         keys = ("name", "kind", "tag", "path", "claude_tool", "cost_usd", "latency_s", "status")
@@ -242,3 +250,12 @@ def init_command(directory: Path, force: bool) -> None:
 def run_main() -> None:
     """Entry point of the ``llmos-run`` console script."""
     run_command(prog_name="llmos-run")
+
+
+@library_command.command("sync")
+@click.pass_obj
+def library_sync_command(root: Path | None) -> None:
+    """Rewrite SmartLibrary.md's registry table from the component files."""
+    project = _load_project(root)
+    changed = project.sync_library()
+    click.echo(f"{'updated' if changed else 'already in step'}: {project.root / 'system' / 'SmartLibrary.md'}")

@@ -460,6 +460,7 @@ class Component:
         path: The file.
         sha256: The file's content hash (the document version).
         line: 1-based line of the front matter's ``name`` key.
+        declared: The front matter keys the document sets (the others took defaults).
     """
 
     name: str
@@ -486,6 +487,7 @@ class Component:
     path: Path | None = None
     sha256: str = ""
     line: int = 1
+    declared: frozenset[str] = frozenset()
 
     @property
     def tag(self) -> str:
@@ -621,6 +623,7 @@ def parse_component(doc: Document) -> Component:
         path=doc.path,
         sha256=doc.sha256,
         line=doc.line_of("name"),
+        declared=frozenset(doc.meta),
     )
     if f.errors:
         raise join_errors(f.errors)

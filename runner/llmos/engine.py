@@ -139,7 +139,10 @@ def _coerce(spec: FieldSpec, value: Any, *, base: Path, where: str) -> Any:
             raise InputError(f"{where}: input {spec.name!r} must be true or false, got {value!r}")
         value = lowered in {"true", "1", "yes"}
     elif spec.type == "url":
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            raise InputError(f"{where}: input {spec.name!r} must be an http(s) URL, got {value!r}") from None
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise InputError(f"{where}: input {spec.name!r} must be an http(s) URL, got {value!r}")
     elif spec.type == "path":
@@ -281,7 +284,7 @@ class _Run:
         self.state.budget_usd = scenario.budget_usd
         self.state.inputs = resolve_inputs(scenario, given, root=self.project.root)
         roots = [Path(v) for k, v in self.state.inputs.items() if scenario.inputs[k].type == "path" and v]
-        self.policy = Policy(workspace=self.workspace, read_roots=[p if p.is_dir() else p.parent for p in roots])
+        self.policy = Policy(workspace=self.workspace, read_roots=roots)
 
     def plan(self) -> None:
         assert self.scenario is not None

@@ -8,12 +8,12 @@ rows a synced table should have.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llmos.documents import Component, iter_markdown, load_component
 from llmos.exceptions import DocumentError, DocumentErrors
-from llmos.system import LibraryRow
+from llmos.system import LibraryRow, ToolMapRow
 
 __all__ = ["Library", "load_library"]
 
@@ -69,6 +69,29 @@ class Library:
                 )
             )
         return rows
+
+    def apply_tool_map(self, rows: list[ToolMapRow]) -> None:
+        """Give tool components that declare no ``cost_usd`` or ``latency_s`` the values of the
+        ClaudeCodeToolMap.md row for their first Claude Code tool."""
+        by_tool = {tool: row for row in rows for tool in row.claude_tools}
+        for name, c in list(self.components.items()):
+            row = by_tool.get(c.claude_tools[0]) if c.kind == "tool" and c.claude_tools else None
+            if row is None:
+                continue
+            changes: dict[str, float] = {}
+            if "cost_usd" not in c.declared:
+                changes["cost_usd"] = row.cost_usd
+            if "latency_s" not in c.declared:
+                changes["latency_s"] = row.latency_s
+            if changes:
+                self.components[name] = replace(c, **changes)  # type: ignore[arg-type]
+
+    def table(self) -> str:
+        """The SmartLibrary ``## Registry`` table for these components, as Markdown."""
+        header = ["Name", "Kind", "Tag", "Path", "Claude Code tool", "Cost (USD)", "Latency (s)", "Status"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.registry_rows()]
+        return "\n".join(lines) + "\n"
 
     def drift(self, rows: list[LibraryRow], path: Path) -> list[DocumentError]:
         """Differences between SmartLibrary.md's rows and the component files.

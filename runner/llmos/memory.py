@@ -2,7 +2,7 @@
 
 Each run adds one entry under ``## Experiences``: a level-3 heading
 (``### <execution_id> · <outcome> · <scenario>``) followed by a fenced ``yaml`` block with the
-structured fields (:class:`MemoryEntry`). People read the headings; planning reads the YAML.
+structured fields (:class:`MemoryEntry`). People read the headings; tools read the YAML.
 
 Appends are atomic and serialised: a file lock (filelock) around read, append, and an atomic
 rename, so two runs finishing at once both land and a crash leaves the old file whole.

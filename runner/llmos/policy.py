@@ -7,8 +7,11 @@ Two rules, one object:
   Relative paths resolve against the workspace. A path with a ``..`` segment, a symlink whose
   target leaves the allowed roots, or an absolute path outside them is refused.
 * **Command policy.** Bash refuses commands that destroy or take over the machine: recursive
-  deletion of ``/``, ``~``, ``..`` or ``*``; piping a download into a shell; ``mkfs``; writes to
-  block devices; fork bombs; shutdown; ``sudo``; recursive ``chmod``/``chown`` of ``/``.
+  deletion of ``/``, ``~``, ``..`` or ``*`` (also behind ``env``, ``xargs``, ``bash -c`` and
+  ``eval``); ``find / -delete``; piping a download into a shell; ``mkfs``; writes to block
+  devices; fork bombs; shutdown; ``sudo``; recursive ``chmod``/``chown`` of ``/``. This is a
+  blocklist: it stops the well-known disasters, not a determined attacker, so the workspace is
+  the real boundary and a run's commands should be ones you would run yourself.
 
 A refusal raises :class:`llmos.exceptions.PolicyError`; the call never runs.
 """
@@ -25,7 +28,7 @@ from typing import Any
 
 from llmos.exceptions import PolicyError
 
-__all__ = ["FILE_TOOLS_READ", "FILE_TOOLS_WRITE", "Policy"]
+__all__ = ["FILE_TOOLS_READ", "FILE_TOOLS_WRITE", "Policy", "inside"]
 
 #: Claude Code tools that read files, with the input naming the path.
 FILE_TOOLS_READ = {"Read": "file_path", "Grep": "path", "Glob": "path"}
@@ -61,43 +64,91 @@ _DANGEROUS_RM_TARGETS = {
     "/lib",
 }
 
+_SHELL = r"(?:\S*/)?(?:ba|z|da|k|fi)?sh"
+_INTERPRETER = r"(?:\S*/)?(?:python[0-9.]*|perl|ruby|node)"
 _COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|z|da|k|fi)?sh\b"), "pipes a download into a shell"),
+    (re.compile(rf"\b(curl|wget)\b.*\|\s*(sudo\s+)?(env\s+)?{_SHELL}(\s|$)"), "pipes a download into a shell"),
     (
-        re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(python[0-9.]*|perl|ruby|node)\b"),
+        re.compile(rf"\b(curl|wget)\b.*\|\s*(sudo\s+)?(env\s+)?{_INTERPRETER}(\s|$)"),
         "pipes a download into an interpreter",
     ),
-    (re.compile(r"\b(ba|z)?sh\s+(-c\s+)?[\"']?(<\(|\$\()\s*(curl|wget)\b"), "runs a downloaded script"),
+    (re.compile(rf"\b{_SHELL}\s+(-c\s+)?[\"']?(<\(|\$\()\s*(curl|wget)\b"), "runs a downloaded script"),
+    (re.compile(r"\bfind\s+(/|~|\$HOME)(\S*)?\s.*(-delete|-exec\s+rm)\b"), "deletes files across / or ~"),
     (re.compile(r"\bmkfs(\.\w+)?\b"), "formats a file system"),
     (re.compile(r"\bdd\b[^;|&]*\bof=/dev/"), "writes to a raw device"),
     (re.compile(r">\s*/dev/(sd|hd|nvme|vd|xvd|mmcblk)"), "writes to a raw device"),
     (re.compile(r":\s*\(\s*\)\s*\{[^}]*:\s*\|\s*:"), "is a fork bomb"),
-    (re.compile(r"(^|[;&|]\s*)(sudo|doas)\b"), "escalates privileges"),
-    (re.compile(r"(^|[;&|]\s*)(shutdown|reboot|halt|poweroff)\b"), "shuts the machine down"),
+    (re.compile(r"(^|[;&|({`]\s*|\$\(\s*)(sudo|doas)\b"), "escalates privileges"),
+    (re.compile(r"(^|[;&|({`]\s*|\$\(\s*)(shutdown|reboot|halt|poweroff)\b"), "shuts the machine down"),
     (re.compile(r"\bch(mod|own)\s+(-\w*R\w*|--recursive)\b[^;|&]*\s/(\s|$)"), "changes ownership or mode of /"),
     (re.compile(r"--no-preserve-root"), "deletes the root file system"),
 ]
 
+# Words that run the rest of the command line as a command of its own.
+_WRAPPERS = {
+    "sudo",
+    "doas",
+    "command",
+    "builtin",
+    "nohup",
+    "exec",
+    "time",
+    "env",
+    "nice",
+    "xargs",
+    "timeout",
+    "stdbuf",
+    "setsid",
+}
 
-def _rm_refusal(command: str) -> str | None:
-    for segment in re.split(r"&&|\|\||[;|&\n]", command):
+
+def _dangerous_target(target: str) -> bool:
+    if target in _DANGEROUS_RM_TARGETS:
+        return True
+    home = target.startswith(("~", "$HOME", "${HOME}"))
+    rest = re.sub(r"^(~|\$HOME|\$\{HOME\})", "", target)
+    normal = os.path.normpath("/" + rest) if home else os.path.normpath(target) if target.startswith("/") else None
+    if normal is None:
+        return False
+    normal = normal.rstrip("*").rstrip("/") or "/"
+    return normal == "/" or (not home and normal in _DANGEROUS_RM_TARGETS)
+
+
+def _rm_refusal(command: str, depth: int = 0) -> str | None:
+    for segment in re.split(r"&&|\|\||[;|&\n()`]", command):
         try:
             words = shlex.split(segment, posix=True)
         except ValueError:
             words = segment.split()
-        while words and (words[0] in {"sudo", "command", "builtin", "nohup", "exec", "time"} or "=" in words[0]):
+        while words and (words[0] in _WRAPPERS or "=" in words[0] or (words[0].startswith("-") and len(words) > 1)):
             words = words[1:]
-        if not words or os.path.basename(words[0]) != "rm":
+        if not words:
+            continue
+        program = os.path.basename(words[0])
+        if program in {"bash", "sh", "zsh", "dash", "eval"} and depth < 3:
+            inner = " ".join(w for w in words[1:] if w != "-c")
+            reason = _rm_refusal(inner, depth + 1) or (_rule_refusal(inner) if inner else None)
+            if reason:
+                return reason
+            continue
+        if program != "rm":
             continue
         flags = [w for w in words[1:] if w.startswith("-")]
         targets = [w for w in words[1:] if not w.startswith("-")]
         recursive = any(
             f in {"--recursive", "-r", "-R"} or (not f.startswith("--") and ("r" in f or "R" in f)) for f in flags
         )
-        if recursive:
-            for target in targets:
-                if target.rstrip() in _DANGEROUS_RM_TARGETS or re.fullmatch(r"/+\*?", target):
+        if recursive or "xargs" in command:
+            for target in targets or (["/"] if "xargs" in command and re.search(r"echo\s+/(\s|$)", command) else []):
+                if _dangerous_target(target.rstrip()):
                     return f"deletes {target!r} recursively"
+    return None
+
+
+def _rule_refusal(command: str) -> str | None:
+    for pattern, why in _COMMAND_RULES:
+        if pattern.search(command):
+            return why
     return None
 
 
@@ -107,7 +158,7 @@ class Policy:
 
     Attributes:
         workspace: The workspace folder; relative paths resolve against it; writes stay inside it.
-        read_roots: Extra folders that Read, Grep and Glob may read.
+        read_roots: Extra folders (or single files) that Read, Grep and Glob may read.
     """
 
     workspace: Path
@@ -132,9 +183,9 @@ class Policy:
             raise PolicyError(f"refused to {verb} {raw!r}: '..' segments are not allowed", tool=tool)
         absolute = candidate if candidate.is_absolute() else self.workspace / candidate
         roots = list(roots)
-        lexical_inside = any(_inside(Path(os.path.normpath(absolute)), root) for root in roots)
+        lexical_inside = any(inside(Path(os.path.normpath(absolute)), root) for root in roots)
         resolved = absolute.resolve()
-        if not any(_inside(resolved, root) for root in roots):
+        if not any(inside(resolved, root) for root in roots):
             allowed = ", ".join(str(r) for r in roots)
             if lexical_inside:
                 raise PolicyError(
@@ -156,12 +207,23 @@ class Policy:
         return self._resolve(tool, raw, self.readable_roots, "read")
 
     def check_write(self, raw: str, *, tool: str = "Write") -> Path:
-        """Resolve a path a tool wants to write; only the workspace is writable.
+        """Resolve a path a tool wants to write; only the workspace is writable, and not the
+        runner's own records in it (``datasets/``, ``execution_state.md``, each run's state,
+        journal, trace and artifacts).
 
         Raises:
-            PolicyError: ``..``, a symlink escape, or a path outside the workspace.
+            PolicyError: ``..``, a symlink escape, a path outside the workspace, or a runner record.
         """
-        return self._resolve(tool, raw, [self.workspace], "write")
+        path = self._resolve(tool, raw, [self.workspace], "write")
+        rel = path.relative_to(self.workspace).parts
+        record = (
+            rel[:1] == ("datasets",)
+            or rel == ("execution_state.md",)
+            or (len(rel) >= 3 and rel[0] == "runs" and (rel[2] in _RUN_RECORDS or rel[2] == "artifacts"))
+        )
+        if record:
+            raise PolicyError(f"refused to write {raw!r}: it is one of the runner's own records", tool=tool)
+        return path
 
     def check_command(self, command: str) -> None:
         """Refuse a destructive shell command.
@@ -171,12 +233,7 @@ class Policy:
         """
         if not isinstance(command, str) or not command.strip():
             raise PolicyError("command must be a non-empty string", tool="Bash")
-        reason = _rm_refusal(command)
-        if reason is None:
-            for pattern, why in _COMMAND_RULES:
-                if pattern.search(command):
-                    reason = why
-                    break
+        reason = _rm_refusal(command) or _rule_refusal(command)
         if reason is not None:
             raise PolicyError(f"refused to run {command!r}: it {reason}", tool="Bash")
 
@@ -200,5 +257,9 @@ class Policy:
             self.check_command(str(inputs.get("command", "")))
 
 
-def _inside(path: Path, root: Path) -> bool:
+_RUN_RECORDS = {"execution_state.md", "journal.jsonl", "trace.json"}
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is ``root`` or lies under it (both already resolved)."""
     return path == root or path.is_relative_to(root)

@@ -111,6 +111,7 @@ class Project:
         if errors:
             raise join_errors(errors)
         library = load_library(folder)
+        library.apply_tool_map(tool_map)
         problems = list(library.errors)
         if rows is not None:
             problems.extend(library.drift(rows, system / "SmartLibrary.md"))
@@ -232,6 +233,32 @@ class Project:
         if problems:
             raise join_errors(problems)
         return scenario
+
+    def sync_library(self) -> bool:
+        """Rewrite SmartLibrary.md's ``## Registry`` table from the component files, atomically.
+
+        Returns:
+            Whether the file changed.
+
+        Raises:
+            DocumentError: SmartLibrary.md has no registry table to replace.
+        """
+        from llmos._atomic import atomic_write_text
+
+        path = self.root / "system" / "SmartLibrary.md"
+        doc = load_document(path)
+        rows = parse_library_table(doc)
+        section = doc.section("Registry")
+        assert section is not None and section.tables
+        table = section.tables[0]
+        lines = path.read_text(encoding="utf-8").split("\n")
+        first = table.line - 1
+        last = (table.row_lines[-1] if rows else table.line + 1) - 1
+        updated = "\n".join([*lines[:first], self.library.table().rstrip("\n"), *lines[last + 1 :]])
+        if updated == "\n".join(lines):
+            return False
+        atomic_write_text(path, updated)
+        return True
 
     def scenario_paths(self) -> list[Path]:
         """The ``scenarios/*.md`` files, sorted."""

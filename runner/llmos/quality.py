@@ -45,7 +45,7 @@ def summary_metrics(source: str, summary: str, key_points: list[Any] | None = No
     }
 
 
-def run_metrics(steps: list[Any], agent_metrics: dict[str, dict[str, Any]], schema_ok: bool) -> dict[str, Any]:
+def run_metrics(steps: list[Any], agent_metrics: dict[str, list[dict[str, Any]]], schema_ok: bool) -> dict[str, Any]:
     """The run-level metrics of a trace from its step states and per-step summary metrics."""
     planned = len(steps)
     completed = sum(1 for s in steps if s.status == "completed")

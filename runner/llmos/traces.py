@@ -1,7 +1,7 @@
 """Training traces: one JSON record per run, appended to ``workspace/datasets/traces.jsonl``.
 
-The record is built from the run's journal (so a resumed run gives the same trace as an
-uninterrupted one). Its fields are listed in ``system/TrainingDataCollector.md`` and follow the
+The record is built from the run's journal, the complete record of what happened, rather than
+from in-memory bookkeeping. Its fields are listed in ``system/TrainingDataCollector.md`` and follow the
 seed's trace shape (``execution_id``, ``goal``, ``tool_calls[{tool, inputs, outputs,
 performance{cost_usd, duration_s, success}}]``, ``state_transitions``, ``final_outcome``,
 ``total_cost_usd``, ``execution_time_s``, ``quality_metrics``), with provenance (``mode``,

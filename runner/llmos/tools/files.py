@@ -6,6 +6,7 @@ rename), so a crash never leaves a half-written file.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from llmos._atomic import atomic_write_text
@@ -15,20 +16,27 @@ from llmos.tools.base import Param, Tool, ToolContext
 __all__ = ["EditTool", "ReadTool", "WriteTool"]
 
 
-def _read_text(tool: str, path: Any, ctx: ToolContext) -> str:
+def _read_text(tool: str, path: Path, ctx: ToolContext, *, utf8_only: bool = False) -> str:
     if not path.exists():
         raise ToolError(f"no such file: {path}", tool=tool, step=ctx.step)
     if path.is_dir():
         raise ToolError(f"{path} is a folder, not a file (use Glob to list it)", tool=tool, step=ctx.step)
-    size = path.stat().st_size
-    if size > ctx.max_bytes:
-        raise ToolError(f"{path} is {size} bytes, over the {ctx.max_bytes}-byte cap", tool=tool, step=ctx.step)
-    data = path.read_bytes()
+    try:
+        size = path.stat().st_size
+        if size > ctx.max_bytes:
+            raise ToolError(f"{path} is {size} bytes, over the {ctx.max_bytes}-byte cap", tool=tool, step=ctx.step)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ToolError(f"cannot read {path}: {exc.strerror}", tool=tool, step=ctx.step) from None
     if b"\x00" in data[:8192]:
         raise ToolError(f"{path} is a binary file", tool=tool, step=ctx.step)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
+        if utf8_only:
+            raise ToolError(
+                f"{path} is not UTF-8 text; Edit would change its encoding", tool=tool, step=ctx.step
+            ) from None
         return data.decode("latin-1")
 
 
@@ -107,7 +115,7 @@ class EditTool(Tool):
 
     def run(self, inputs: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         path = ctx.policy.check_write(inputs["file_path"], tool=self.name)
-        text = _read_text(self.name, path, ctx)
+        text = _read_text(self.name, path, ctx, utf8_only=True)
         old, new = inputs["old_string"], inputs["new_string"]
         if old == new:
             raise ToolError("old_string and new_string are the same", tool=self.name, step=ctx.step)
@@ -120,5 +128,8 @@ class EditTool(Tool):
                 tool=self.name,
                 step=ctx.step,
             )
-        atomic_write_text(path, text.replace(old, new) if inputs.get("replace_all") else text.replace(old, new, 1))
+        try:
+            atomic_write_text(path, text.replace(old, new) if inputs.get("replace_all") else text.replace(old, new, 1))
+        except OSError as exc:
+            raise ToolError(f"cannot write {path}: {exc.strerror}", tool=self.name, step=ctx.step) from None
         return {"file_path": str(path), "replacements": count if inputs.get("replace_all") else 1}

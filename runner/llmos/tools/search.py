@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos.exceptions import PolicyError, ToolError
+from llmos.policy import inside
 from llmos.tools.base import Param, Tool, ToolContext
 
 __all__ = ["GlobTool", "GrepTool"]
@@ -23,11 +24,16 @@ MAX_RESULTS = 1000
 def _walk(root: Path, pattern: str, ctx: ToolContext) -> list[Path]:
     readable = ctx.policy.readable_roots
     out = []
-    for path in sorted(root.glob(pattern)):
+    try:
+        found = sorted(root.glob(pattern))
+    except (ValueError, IndexError, NotImplementedError) as exc:
+        raise ToolError(
+            f"invalid glob pattern {pattern!r}: {exc or type(exc).__name__}", tool="Glob", step=ctx.step
+        ) from None
+    for path in found:
         if not path.is_file():
             continue
-        resolved = path.resolve()
-        if not any(resolved == r or resolved.is_relative_to(r) for r in readable):
+        if not any(inside(path.resolve(), r) for r in readable):
             continue  # a symlink out of the sandbox: never listed
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
@@ -53,6 +59,8 @@ class GlobTool(Tool):
         if not root.is_dir():
             raise ToolError(f"no such folder: {root}", tool=self.name, step=ctx.step)
         pattern = inputs["pattern"]
+        if not pattern.strip() or pattern.strip() in {".", "./"}:
+            raise ToolError(f"invalid glob pattern {pattern!r}: it matches no files", tool=self.name, step=ctx.step)
         if ".." in Path(pattern).parts or Path(pattern).is_absolute():
             raise PolicyError(f"refused pattern {pattern!r}: it must be relative, without '..'", tool=self.name)
         files = _walk(root, pattern, ctx)

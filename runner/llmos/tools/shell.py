@@ -1,8 +1,9 @@
 """Bash: run a shell command in the workspace, with a timeout and the command policy.
 
 The command runs as ``bash -c`` in its own process group with the workspace as working
-directory and no standard input. On timeout the whole group is killed. stdout and stderr are
-capped at ``ctx.max_bytes`` each.
+directory and no standard input; its output goes to temporary files that are watched while it
+runs. On timeout, or once it has written more than twice ``ctx.max_bytes``, the whole group is
+killed. stdout and stderr are returned up to ``ctx.max_bytes`` each.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
+import time
 from typing import Any
 
 from llmos.exceptions import ToolError
@@ -37,27 +40,27 @@ class BashTool(Tool):
         command = inputs["command"]
         ctx.policy.check_command(command)
         timeout_s = inputs["timeout"] / 1000 if inputs.get("timeout") else ctx.timeout_s
-        proc = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=ctx.workspace,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        try:
-            out, err = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.communicate()
-            raise ToolError(
-                f"command timed out after {timeout_s:g} s: {command}", tool=self.name, step=ctx.step, retryable=True
-            ) from None
-        stdout = out[: ctx.max_bytes].decode("utf-8", errors="replace")
-        stderr = err[: ctx.max_bytes].decode("utf-8", errors="replace")
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                ["bash", "-c", command],
+                cwd=ctx.workspace,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + timeout_s
+            problem = None
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    problem = f"command timed out after {timeout_s:g} s: {command}"
+                elif os.fstat(out.fileno()).st_size + os.fstat(err.fileno()).st_size > 2 * ctx.max_bytes:
+                    problem = f"command wrote more than {2 * ctx.max_bytes} bytes of output and was stopped: {command}"
+                if problem:
+                    _kill_group(proc)
+                    raise ToolError(problem, tool=self.name, step=ctx.step, retryable="timed out" in problem)
+                time.sleep(0.01)
+            stdout, stderr = (_head(f, ctx.max_bytes) for f in (out, err))
         if proc.returncode != 0:
             detail = (stderr or stdout).strip()[-500:]
             raise ToolError(
@@ -66,3 +69,16 @@ class BashTool(Tool):
                 step=ctx.step,
             )
         return {"stdout": stdout, "stderr": stderr, "exit_code": proc.returncode}
+
+
+def _head(handle: Any, limit: int) -> str:
+    handle.seek(0)
+    return handle.read(limit).decode("utf-8", errors="replace")
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

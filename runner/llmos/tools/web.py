@@ -115,7 +115,10 @@ class WebFetchTool(Tool):
         import httpx
 
         url = inputs["url"].strip()
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise ToolError(f"not a valid URL: {url!r} ({exc})", tool=self.name, step=ctx.step) from None
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ToolError(f"not an http(s) URL: {url!r}", tool=self.name, step=ctx.step)
         cap = ctx.max_bytes
@@ -189,6 +192,8 @@ class WebFetchTool(Tool):
             ) from None
         except httpx.HTTPError as exc:
             raise ToolError(f"request to {url} failed: {exc}", tool=self.name, step=ctx.step, retryable=True) from None
+        except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+            raise ToolError(f"not a valid URL: {url!r} ({exc})", tool=self.name, step=ctx.step) from None
         body = b"".join(chunks)
         if not mime and b"\x00" in body[:2048]:
             raise ToolError(f"not a web page: {url} returned binary data", tool=self.name, step=ctx.step)
