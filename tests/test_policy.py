@@ -186,3 +186,14 @@ def test_edit_refuses_files_that_are_not_utf8(ctx: ToolContext) -> None:
 def test_glob_patterns_that_match_nothing_are_clear_errors(ctx: ToolContext, pattern: str) -> None:
     with pytest.raises(ToolError, match="invalid glob pattern"):
         run("Glob", ctx, pattern=pattern)
+
+
+def test_check_tool_call_applies_the_same_rules_to_any_runtimes_tool_call(ctx: ToolContext, tmp_path: Path) -> None:
+    policy = ctx.policy
+    policy.check_tool_call("Read", {"file_path": str(tmp_path / "docs" / "a.md")})
+    policy.check_tool_call("Glob", {"pattern": "*.md"})  # no path: the workspace
+    policy.check_tool_call("WebFetch", {"url": "http://127.0.0.1/"})  # not a file or shell tool
+    with pytest.raises(PolicyError, match="outside the allowed roots"):
+        policy.check_tool_call("Write", {"file_path": str(tmp_path / "docs" / "x.md"), "content": "x"})
+    with pytest.raises(PolicyError, match="refused to run"):
+        policy.check_tool_call("Bash", {"command": "rm -rf /"})

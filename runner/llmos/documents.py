@@ -214,9 +214,11 @@ class Fields:
         self.errors: list[DocumentError] = []
 
     def fail(self, message: str, *key: str | int) -> None:
+        """Record a problem at ``key`` (relative to this reader's prefix)."""
         self.errors.append(self.doc.error(message, *self.prefix, *key))
 
     def unknown_keys(self, allowed: set[str], what: str) -> None:
+        """Record every key not in ``allowed`` (a typo is an error, not ignored)."""
         for key in self.mapping:
             if key not in allowed:
                 self.fail(f"unknown {what} key {key!r} (expected one of: {', '.join(sorted(allowed))})", key)
@@ -230,6 +232,7 @@ class Fields:
         default: Any = None,
         type_name: str = "",
     ) -> Any:
+        """The value at ``key`` if it has one of ``types``; else record a problem and return ``default``."""
         if key not in self.mapping or self.mapping[key] is None:
             if required:
                 self.fail(f"missing required key {key!r}", key)
@@ -246,6 +249,7 @@ class Fields:
     def string(
         self, key: str, *, required: bool = False, default: str | None = None, choices: set[str] | None = None
     ) -> str | None:
+        """A string, optionally one of ``choices``."""
         value = self.get(key, str, required=required, default=default)
         if isinstance(value, str) and choices is not None and value not in choices:
             self.fail(f"{key!r} must be one of {', '.join(sorted(choices))}; got {value!r}", key)
@@ -253,6 +257,7 @@ class Fields:
         return value
 
     def number(self, key: str, *, default: float | None = None, minimum: float = 0.0) -> float | None:
+        """A number (int or float) at least ``minimum``, as a float."""
         value = self.get(key, (int, float), default=default, type_name="a number")
         if isinstance(value, (int, float)) and value < minimum:
             self.fail(f"{key!r} must be at least {minimum:g}; got {value}", key)
@@ -260,6 +265,7 @@ class Fields:
         return float(value) if value is not None else None
 
     def integer(self, key: str, *, default: int | None = None, minimum: int = 0) -> int | None:
+        """An integer at least ``minimum``."""
         value = self.get(key, int, default=default, type_name="an integer")
         if isinstance(value, int) and value < minimum:
             self.fail(f"{key!r} must be at least {minimum}; got {value}", key)
@@ -267,6 +273,7 @@ class Fields:
         return value
 
     def boolean(self, key: str, *, default: bool = False) -> bool:
+        """``true`` or ``false`` (YAML booleans only, not strings)."""
         value = self.get(key, bool, default=default, type_name="true or false")
         return bool(value)
 

@@ -81,21 +81,6 @@ class Step:
             out["on_error"] = self.on_error
         return out
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Step:
-        """The inverse of :meth:`to_dict` (no checking: used for state files the runner wrote)."""
-        return cls(
-            id=data["id"],
-            component=data["component"],
-            tool=data.get("tool"),
-            description=data.get("description", ""),
-            inputs=dict(data.get("inputs") or {}),
-            for_each=data.get("for_each"),
-            approval=data.get("approval"),
-            on_error=data.get("on_error", "fail"),
-            line=int(data.get("line", 1)),
-        )
-
 
 @dataclass(kw_only=True, frozen=True)
 class Scenario:

@@ -48,7 +48,6 @@ RECENT_TRANSITIONS = 20
 INLINE_LIMIT = 2000
 
 RUN_STATUSES = ("running", "paused", "completed", "failed")
-STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped")
 
 
 def utc_now() -> str:

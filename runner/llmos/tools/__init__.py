@@ -12,15 +12,10 @@ from llmos.tools.search import GlobTool, GrepTool
 from llmos.tools.shell import BashTool
 from llmos.tools.web import WebFetchTool
 
-__all__ = ["TOOLS", "Param", "Tool", "ToolContext", "get_tool"]
+__all__ = ["TOOLS", "Param", "Tool", "ToolContext"]
 
 #: Claude Code tool name -> the runner's implementation.
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (WebFetchTool(), ReadTool(), WriteTool(), EditTool(), BashTool(), GrepTool(), GlobTool())
 }
-
-
-def get_tool(name: str) -> Tool | None:
-    """The runner's implementation of a Claude Code tool, or ``None`` if the runner has none."""
-    return TOOLS.get(name)
