@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmos._resources import copy_project
+from llmos.project import Project
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -25,6 +26,56 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     copy_project(root)
     return root
+
+
+# A tool-using agent for the agent-loop and Claude provider tests. `model` names a real Claude
+# model so Claude Code prices its usage (Sonnet: $3 / $15 per million input / output tokens).
+AGENT = """---
+name: NoteTakerAgent
+kind: agent
+real: true
+description: Writes a note in the workspace, checks it with Bash and reads it back.
+tools: [Write, Bash, Read]
+model: claude-sonnet-4-5
+max_turns: 6
+inputs:
+  topic: {type: string, required: true, description: what the note is about}
+outputs:
+  path: {type: string, description: the note's path}
+  lines: {type: integer, description: lines in the note}
+cost_usd: 0.05
+latency_s: 10
+side_effects: writes one file in the workspace
+error_modes: [model unavailable]
+timeout_s: 60
+retry: {attempts: 2, backoff_s: 0.05}
+idempotent: false
+---
+
+You are NoteTakerAgent. Write a short note about `topic` into notes/note.md, count its lines with
+`wc -l`, read it back, then answer with its path and line count.
+"""
+
+SCENARIO = """---
+name: Note_Task
+goal: Write a note about a topic.
+inputs:
+  topic: {type: string, default: state machines, description: the note's topic}
+steps:
+  - id: note
+    component: NoteTakerAgent
+    inputs:
+      topic: "{{ inputs.topic }}"
+---
+"""
+
+
+@pytest.fixture
+def note_project(project: Path) -> Path:
+    (project / "components" / "agents" / "NoteTakerAgent.md").write_text(AGENT)
+    (project / "scenarios" / "Note_Task.md").write_text(SCENARIO)
+    Project.load(project).sync_library()
+    return project
 
 
 @dataclass

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentRequest",
+    "AgentResponse",
+    "BudgetExceeded",
     "Component",
     "DocumentError",
     "DocumentErrors",
@@ -29,13 +32,16 @@ __all__ = [
     "StateError",
     "Step",
     "TemplateError",
+    "ToolCall",
     "ToolError",
+    "ToolResult",
     "__version__",
     "load_state",
     "run_scenario",
 ]
 
 from llmos.exceptions import (
+    BudgetExceeded,
     DocumentError,
     DocumentErrors,
     InputError,
@@ -49,6 +55,10 @@ from llmos.exceptions import (
 )
 
 _LAZY = {
+    "AgentRequest": "llmos.providers.base",
+    "AgentResponse": "llmos.providers.base",
+    "ToolCall": "llmos.providers.base",
+    "ToolResult": "llmos.providers.base",
     "Component": "llmos.documents",
     "Project": "llmos.project",
     "Scenario": "llmos.scenario",
@@ -63,6 +73,7 @@ if TYPE_CHECKING:
     from llmos.documents import Component
     from llmos.engine import RunResult, run_scenario
     from llmos.project import Project
+    from llmos.providers.base import AgentRequest, AgentResponse, ToolCall, ToolResult
     from llmos.scenario import Scenario, Step
     from llmos.state import RunState, load_state
 

@@ -76,6 +76,13 @@ def _print_errors(errors: list[DocumentError]) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Answers for the scripted provider (YAML or JSON).",
 )
+@click.option(
+    "--budget",
+    "budget_usd",
+    type=click.FloatRange(min=0),
+    metavar="USD",
+    help="Cap the run's cost in US dollars (instead of the scenario's budget_usd); the run pauses when it is spent.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
 def run_command(
     scenario: Path,
@@ -85,6 +92,7 @@ def run_command(
     workspace: Path | None,
     provider: str,
     script: Path | None,
+    budget_usd: float | None,
     as_json: bool,
 ) -> None:
     """Run SCENARIO (a scenarios/*.md document) as a persisted state machine.
@@ -106,6 +114,7 @@ def run_command(
             script=script,
             workspace=workspace,
             progress=lambda line: console.print(f"[dim]·[/dim] {line}"),
+            budget_usd=budget_usd,
         )
     except DocumentErrors as exc:
         _print_errors(exc.errors)
@@ -259,3 +268,55 @@ def library_sync_command(root: Path | None) -> None:
     project = _load_project(root)
     changed = project.sync_library()
     click.echo(f"{'updated' if changed else 'already in step'}: {project.root / 'system' / 'SmartLibrary.md'}")
+
+
+@main.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def doctor_command(as_json: bool) -> None:
+    """Say which provider will answer agent steps (--provider auto), why, and what is missing.
+
+    Exit code 0 when the provider auto picks can run, 1 when it cannot.
+    """
+    from llmos.providers import choose_provider
+    from llmos.providers.claude import claude_status
+    from llmos.providers.local import local_available
+
+    chosen, reason = choose_provider("auto")
+    claude = claude_status()
+    local_ok, local_detail = local_available()
+    report = {
+        "provider": chosen,
+        "reason": reason,
+        "claude": {
+            "ready": claude.ready,
+            "sdk_version": claude.sdk_version,
+            "cli_path": claude.cli_path,
+            "cli_version": claude.cli_version,
+            "endpoint": claude.endpoint,
+            "credentials": claude.credentials,
+            "missing": claude.missing,
+        },
+        "local": {"ready": local_ok, "model" if local_ok else "missing": local_detail},
+        "scripted": {"ready": True},
+    }
+    ready = {"claude": claude.ready, "local": local_ok, "scripted": True}[chosen]
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        sys.exit(EXIT_OK if ready else EXIT_FAILED)
+    click.echo(f"provider: {chosen}")
+    click.echo(f"  why: {reason}")
+    click.echo("claude (Claude Agent SDK + Claude Code):" + (" ready" if claude.ready else " not ready"))
+    click.echo(f"  SDK: {claude.sdk_version or 'not installed'}")
+    click.echo(
+        f"  CLI: {claude.cli_path or 'not found'}"
+        + (f" (Claude Code {claude.cli_version})" if claude.cli_version else "")
+    )
+    click.echo(f"  endpoint: {claude.endpoint}")
+    click.echo(f"  credentials: {', '.join(claude.credentials) or 'none'}")
+    for item in claude.missing:
+        click.echo(f"  missing: {item}")
+    click.echo("local (embedded model):" + (f" ready ({local_detail})" if local_ok else " not ready"))
+    if not local_ok:
+        click.echo(f"  missing: {local_detail}")
+    click.echo("scripted: ready (answers from --script FILE, or schema-valid placeholders)")
+    sys.exit(EXIT_OK if ready else EXIT_FAILED)

@@ -9,7 +9,10 @@ against it::
 * PLAN turns the scenario's steps into the run's plan (planning from a goal alone comes later).
 * EXECUTE runs each step: renders its inputs (sandboxed Jinja2), calls the tool (the runner's own
   WebFetch, Read, Write, Edit, Bash, Grep, Glob under the security policy) or the provider (agent
-  steps), with the component's retry policy and the step's ``on_error``.
+  steps), with the component's retry policy and the step's ``on_error``. Every tool call an agent
+  makes inside its step (run by Claude Code, or by the runner's agent loop for other providers)
+  passes the same security policy first and is recorded as a ``tool_call`` transition.
+  When the run's budget is spent, before a step or during one, the run pauses (exit code 3).
 * UPDATE_MEMORY appends an experience to ``system/SmartMemory.md``.
 * EXPORT_TRACE appends the run's trace to ``workspace/datasets/traces.jsonl``.
 
@@ -35,8 +38,10 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from llmos.agent_loop import run_agent
 from llmos.documents import Component, FieldSpec
 from llmos.exceptions import (
+    BudgetExceeded,
     DocumentError,
     InputError,
     LLMOSError,
@@ -49,7 +54,7 @@ from llmos.exceptions import (
 from llmos.policy import Policy
 from llmos.project import Project, find_root
 from llmos.providers import Provider, choose_provider, create_provider
-from llmos.providers.base import AgentRequest, render_prompt
+from llmos.providers.base import AgentRequest, ToolCall, ToolResult, render_prompt
 from llmos.scenario import Scenario, Step
 from llmos.state import RunState, RunStore, StepState, Transition, new_execution_id, utc_now
 from llmos.templating import render_value
@@ -196,17 +201,23 @@ class _Run:
         *,
         workspace: Path,
         mode: str,
-        provider_name: str,
+        provider_name: str | Provider,
         script: Path | None,
         progress: Progress | None,
+        budget_usd: float | None = None,
     ) -> None:
         self.project = project
+        self.budget_override = budget_usd
+        self.budget_stop: BudgetExceeded | None = None
         self.workspace = workspace
         self.mode = mode
-        self.provider_name, self.provider_reason = choose_provider(provider_name)
-        self.requested_provider = provider_name
-        self.script = script
         self.provider: Provider | None = None
+        if isinstance(provider_name, Provider):
+            self.provider = provider_name
+            self.provider_name, self.provider_reason = provider_name.name, "given by the caller"
+        else:
+            self.provider_name, self.provider_reason = choose_provider(provider_name)
+        self.script = script
         self.progress = progress or (lambda _msg: None)
         execution_id = new_execution_id()
         self.store = RunStore(workspace, execution_id, project.state_template)
@@ -281,7 +292,7 @@ class _Run:
         self.scenario = scenario
         self.state.scenario = scenario.name
         self.state.goal = scenario.goal
-        self.state.budget_usd = scenario.budget_usd
+        self.state.budget_usd = self.budget_override if self.budget_override is not None else scenario.budget_usd
         self.state.inputs = resolve_inputs(scenario, given, root=self.project.root)
         roots = [Path(v) for k, v in self.state.inputs.items() if scenario.inputs[k].type == "path" and v]
         self.policy = Policy(workspace=self.workspace, read_roots=roots)
@@ -330,6 +341,9 @@ class _Run:
                 )
                 return
             self.run_step(step, st, component)
+            if self.budget_stop is not None:
+                self.pause(f"{self.budget_stop}; the run is paused before step {step.id!r} completes")
+                return
             if st.status == "failed":
                 return
 
@@ -385,6 +399,12 @@ class _Run:
                 st.inputs = self.store.offload(f"{step.id}.inputs", inputs)
                 outputs, meta = self.call_with_fallback(step, st, component, inputs)
                 quality = meta.get("quality_metrics")
+        except BudgetExceeded as stop:
+            self.budget_stop = stop
+            st.duration_s = round(time.perf_counter() - started, 3)
+            st.note = f"stopped when the budget ran out ({stop.message}); it runs again when the run resumes"
+            self.set_step(st, "pending", detail=stop.message)
+            return
         except Exception as raised:
             exc = raised if isinstance(raised, LLMOSError) else _unexpected(raised, step.id)
             st.error = str(exc).removeprefix(f"step {step.id!r}: ")
@@ -443,7 +463,12 @@ class _Run:
             except Exception as raised:
                 exc = raised if isinstance(raised, LLMOSError) else _unexpected(raised, step.id)
                 duration = round(time.perf_counter() - began, 3)
-                self.record_call(step, component, inputs, None, duration, attempt, error=exc)
+                spent = float(getattr(exc, "cost_usd", 0.0) or 0.0)  # a failed call may still have cost money
+                st.cost_usd = round(st.cost_usd + spent, 6)
+                self.state.cost_usd = round(self.state.cost_usd + spent, 6)
+                self.record_call(step, component, inputs, None, duration, attempt, error=exc, meta={"cost_usd": spent})
+                if isinstance(exc, BudgetExceeded):
+                    raise exc
                 if attempt >= attempts or not _retryable(exc):
                     if exc is raised:
                         raise
@@ -487,7 +512,17 @@ class _Run:
         }
         if outputs is not None:
             data["outputs"] = self.store.offload(f"{step.id}.call{self.state.transition_count + 1}.outputs", outputs)
-        for key in ("provider", "model", "usage", "system_prompt", "prompt", "notes", "quality_metrics"):
+        for key in (
+            "provider",
+            "model",
+            "usage",
+            "turns",
+            "tool_calls",
+            "system_prompt",
+            "prompt",
+            "notes",
+            "quality_metrics",
+        ):
             if key in meta:
                 data[key] = self.store.offload(f"{step.id}.{key}", meta[key])
         if isinstance(error, ProviderError) and error.raw:
@@ -545,6 +580,9 @@ class _Run:
             exc.step = step.id
             exc.retryable = False  # a provider that cannot start will not start on a second try
             raise
+        budget = self.state.budget_usd
+        # In simulation mode nothing touches the world: a provider that runs tools itself gets none.
+        tools = () if self.mode == "simulation" and provider.runs_tools else component.tools
         request = AgentRequest(
             agent=component.name,
             step=step.id,
@@ -554,11 +592,14 @@ class _Run:
             output_schema=schema,
             model=component.model,
             max_turns=component.max_turns,
-            tools=component.tools,
+            tools=tools,
             timeout_s=component.timeout_s,
+            workspace=self.workspace,
+            budget_usd=None if budget is None else round(budget - self.state.cost_usd, 6),
         )
+        hooks = _StepHooks(self, step, component, runtime="claude_code" if provider.runs_tools else "llmos")
         try:
-            response = provider.complete(request)
+            response = run_agent(provider, request, hooks, hooks.execute)
         except ProviderError as exc:
             exc.step = step.id
             if exc.invalid_output:
@@ -573,6 +614,8 @@ class _Run:
             "system_prompt": component.prompt,
             "prompt": request.prompt,
             "usage": {"input_tokens": response.input_tokens, "output_tokens": response.output_tokens},
+            "turns": response.turns,
+            "tool_calls": hooks.count,
         }
         if response.notes:
             meta["notes"] = response.notes
@@ -714,6 +757,118 @@ class _Run:
         )
 
 
+class _StepHooks:
+    """The engine's side of the tool calls one agent step makes (see :class:`~llmos.providers.base.ToolCallHooks`).
+
+    Every call is checked (the agent's own ``tools`` list, then the security policy; fail closed)
+    and recorded as a ``tool_call`` transition, whichever runtime made it: ``claude_code`` (Claude
+    Code ran it and reported it through its hooks) or ``llmos`` (the runner's agent loop ran it
+    with the runner's tools).
+    """
+
+    def __init__(self, run: _Run, step: Step, component: Component, *, runtime: str) -> None:
+        self.run = run
+        self.step = step
+        self.component = component
+        self.runtime = runtime
+        self.count = 0
+
+    def before_tool_call(self, call: ToolCall) -> str | None:
+        if call.name not in self.component.tools:
+            allowed = ", ".join(self.component.tools) or "none"
+            reason = f"{call.name} is not one of {self.component.name}'s tools ({allowed})"
+        else:
+            try:
+                self.run.policy.check_tool_call(call.name, call.input)
+                return None
+            except PolicyError as exc:
+                reason = exc.message
+        self.record(call, ToolResult(call_id=call.id, error=f"denied by the security policy: {reason}", denied=True))
+        self.run.progress(f"step {self.step.id}: {call.name} denied: {reason}")
+        return f"denied by the LLM-OS security policy: {reason}"
+
+    def after_tool_call(self, call: ToolCall, result: ToolResult) -> None:
+        self.record(call, result)
+
+    def record(self, call: ToolCall, result: ToolResult) -> None:
+        run, step, source = self.run, self.step, result.source
+        self.count += 1
+        n = run.state.transition_count + 1
+        data: dict[str, Any] = {
+            "component": self.component.name,
+            "tool": call.name,
+            "call_id": call.id,
+            "runtime": self.runtime,
+            "attempt": 1,
+            "mode": run.mode,
+            "source": source,
+            "duration_s": result.duration_s,
+            "cost_usd": 0.0,
+            "inputs": run.store.offload(f"{step.id}.call{n}.inputs", call.input),
+        }
+        if result.ok:
+            data["outputs"] = run.store.offload(f"{step.id}.call{n}.outputs", result.output)
+        target = "denied" if result.denied else ("ok" if result.ok else "error")
+        run.record(
+            "tool_call",
+            "",
+            target,
+            step=step.id,
+            detail=result.error or f"{self.component.name} -> {call.name}",
+            data=data,
+        )
+        path = call.input.get("file_path")
+        if result.ok and source == "real" and call.name in {"Write", "Edit"} and isinstance(path, str):
+            full = str((run.workspace / path).resolve()) if not Path(path).is_absolute() else path
+            if full not in run.state.outputs:
+                run.state.outputs.append(full)
+
+    def execute(self, call: ToolCall) -> ToolResult:
+        """Run one allowed call with the runner's own tools (the runner's agent loop)."""
+        from llmos.tools import TOOLS, ToolContext
+
+        began = time.perf_counter()
+        tool = TOOLS.get(call.name)
+        if tool is None:
+            return ToolResult(call_id=call.id, error=f"the runner has no {call.name} tool")
+        try:
+            tool.check_inputs(call.input, step=self.step.id)
+            if self.run.mode == "simulation":
+                return self.simulate(call, began)
+            ctx = ToolContext(
+                policy=self.run.policy,
+                timeout_s=self.component.timeout_s,
+                max_bytes=self.component.max_bytes,
+                step=self.step.id,
+            )
+            output = tool.run(call.input, ctx)
+        except LLMOSError as exc:
+            message = exc.message if isinstance(exc, RunError) else str(exc)
+            return ToolResult(call_id=call.id, error=message, duration_s=round(time.perf_counter() - began, 3))
+        return ToolResult(call_id=call.id, output=output, duration_s=round(time.perf_counter() - began, 3))
+
+    def simulate(self, call: ToolCall, began: float) -> ToolResult:
+        """Simulation mode: the output comes from the examples of a tool component that maps
+        onto this tool, else the provider imagines it; nothing runs."""
+        component = next(
+            (
+                c
+                for c in self.run.project.library.components.values()
+                if c.kind == "tool" and call.name in c.claude_tools
+            ),
+            None,
+        )
+        if component is None:
+            raise ToolError(f"simulation mode: no tool component maps onto {call.name}", tool=call.name)
+        outputs, meta = self.run.simulate_tool(self.step, component, call.name, call.input)
+        return ToolResult(
+            call_id=call.id,
+            output=outputs,
+            duration_s=round(time.perf_counter() - began, 3),
+            source=str(meta.get("source", "generated")),
+        )
+
+
 def resolve_tool(component: Component, requested: str | None) -> str | None:
     """The Claude Code tool a tool component runs for a step: the requested one if the component
     maps onto it, the component's only tool when none is requested, else ``None``."""
@@ -744,10 +899,11 @@ def run_scenario(
     root: str | Path | None = None,
     inputs: dict[str, Any] | None = None,
     mode: str = "execution",
-    provider: str = "auto",
+    provider: str | Provider = "auto",
     script: str | Path | None = None,
     workspace: str | Path | None = None,
     progress: Progress | None = None,
+    budget_usd: float | None = None,
 ) -> RunResult:
     """Run a scenario to the end.
 
@@ -757,10 +913,13 @@ def run_scenario(
             folder) holding ``system/SystemAgent.md``.
         inputs: Scenario input values (strings are coerced to the declared types).
         mode: ``execution`` (real tools) or ``simulation`` (tools never touch the world).
-        provider: ``auto``, ``local``, ``scripted`` or ``claude``.
+        provider: ``auto``, ``local``, ``scripted`` or ``claude``, or a :class:`~llmos.providers.Provider`
+            instance (e.g. a :class:`~llmos.providers.scripted.ScriptedProvider` a test inspects afterwards).
         script: The scripted provider's script file.
         workspace: Where runs, outputs and traces go; default ``ROOT/workspace``.
         progress: Called with one line per notable event (for a progress display).
+        budget_usd: Caps the run's cost in US dollars, instead of the scenario's ``budget_usd``.
+            When it is spent, before or during a step, the run pauses (status ``paused``).
 
     Returns:
         The :class:`RunResult`; a failed run is a result with ``status == "failed"``, not an
@@ -769,10 +928,12 @@ def run_scenario(
     Raises:
         DocumentError: No project root, or the project's system documents are broken, so no run
             could be started (nothing is written).
-        ValueError: ``mode`` is not ``execution`` or ``simulation``.
+        ValueError: ``mode`` is not ``execution`` or ``simulation``, or ``budget_usd`` is negative.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if budget_usd is not None and budget_usd < 0:
+        raise ValueError(f"budget_usd must be 0 or more, not {budget_usd}")
     scenario_path = Path(scenario).resolve()
     root_path = Path(root).resolve() if root else (find_root(scenario_path.parent) or find_root(Path.cwd()))
     if root_path is None:
@@ -790,6 +951,7 @@ def run_scenario(
         provider_name=provider,
         script=Path(script) if script else None,
         progress=progress,
+        budget_usd=budget_usd,
     )
     try:
         run.initialize(scenario_path, dict(inputs or {}))

@@ -11,7 +11,8 @@ catch one type. The tree::
     │   ├── TemplateError        a step's Jinja2 template failed to render
     │   ├── ToolError            a tool call failed (network, file system, command)
     │   │   └── PolicyError      a tool call was refused by the security policy (sandbox, command policy)
-    │   └── ProviderError        the provider could not answer an agent step, or answered wrongly
+    │   ├── ProviderError        the provider could not answer an agent step, or answered wrongly
+    │   └── BudgetExceeded       the run's budget ran out during a step (the run pauses, it does not fail)
     └── StateError               an execution_state.md or journal could not be read or written
 
 Exceptions carry data only; constructing one has no side effects.
@@ -23,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 __all__ = [
+    "BudgetExceeded",
     "DocumentError",
     "DocumentErrors",
     "InputError",
@@ -144,6 +146,7 @@ class ProviderError(RunError):
         raw: The provider's raw reply when it was invalid, for the record.
         invalid_output: The provider answered, but not with output matching the agent's schema.
         retryable: Whether trying again may help (a model may answer validly the next time).
+        cost_usd: US dollars the failed call spent anyway (counted in the run's totals).
     """
 
     def __init__(
@@ -155,16 +158,34 @@ class ProviderError(RunError):
         raw: str | None = None,
         invalid_output: bool = False,
         retryable: bool = True,
+        cost_usd: float = 0.0,
     ) -> None:
         self.provider = provider
         self.raw = raw
         self.invalid_output = invalid_output
         self.retryable = retryable
+        self.cost_usd = cost_usd
         super().__init__(message, step=step)
 
     def __str__(self) -> str:
         base = f"provider {self.provider!r}: {self.message}"
         return f"step {self.step!r}: {base}" if self.step else base
+
+
+class BudgetExceeded(RunError):
+    """The run's budget ran out while a step was running; the engine pauses the run.
+
+    Args:
+        message: What ran out, in words.
+        budget_usd: The budget the step was given (what remained of the run's), in US dollars.
+        cost_usd: US dollars the step spent before it was stopped (counted in the run's totals).
+        step: The step id, when known.
+    """
+
+    def __init__(self, message: str, *, budget_usd: float, cost_usd: float, step: str | None = None) -> None:
+        self.budget_usd = budget_usd
+        self.cost_usd = cost_usd
+        super().__init__(message, step=step)
 
 
 class StateError(LLMOSError):

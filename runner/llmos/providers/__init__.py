@@ -2,7 +2,11 @@
 
 * ``scripted``: answers from a script file, or schema-valid placeholders (tests, docs).
 * ``local``: an embedded GGUF model through llama-cpp-python (offline default).
-* ``auto``: ``claude`` when that provider exists and credentials are present, else ``local``.
+* ``claude``: Claude Code through the Claude Agent SDK (the default when credentials exist).
+* ``auto``: ``claude`` when the SDK, its CLI and credentials (``ANTHROPIC_API_KEY``,
+  ``ANTHROPIC_AUTH_TOKEN``, ``CLAUDE_CODE_OAUTH_TOKEN``, ``ANTHROPIC_BASE_URL`` or a Claude Code
+  login) are present, else ``local`` when the embedded model is installed, else ``scripted``
+  placeholders, and says so.
 """
 
 from __future__ import annotations
@@ -26,12 +30,19 @@ def choose_provider(name: str) -> tuple[str, str]:
     """
     if name != "auto":
         return name, "chosen with --provider"
+    from llmos.providers.claude import claude_status
     from llmos.providers.local import local_available
 
+    claude = claude_status()
+    if claude.ready:
+        return "claude", f"auto: Claude Code can run ({', '.join(claude.credentials)})"
     ok, why = local_available()
     if ok:
-        return "local", "auto: the claude provider is not available in this version; the embedded model is installed"
-    return "local", f"auto: the embedded model is the default, but it cannot run here: {why}"
+        return "local", f"auto: claude cannot run ({'; '.join(claude.missing)}); the embedded model is installed"
+    return "scripted", (
+        f"auto: claude cannot run ({'; '.join(claude.missing)}) and the embedded model cannot either ({why}); "
+        "agent steps get schema-valid placeholders labelled 'generated'"
+    )
 
 
 def create_provider(name: str, *, script: str | Path | None = None) -> Provider:
@@ -51,12 +62,12 @@ def create_provider(name: str, *, script: str | Path | None = None) -> Provider:
 
         return LocalProvider()
     if concrete == "claude":
-        raise ProviderError(
-            "the claude provider (Claude Agent SDK) is not part of this version yet; "
-            "use --provider local or --provider scripted",
-            provider="claude",
-            retryable=False,
-        )
+        from llmos.providers.claude import ClaudeProvider, claude_status
+
+        status = claude_status()
+        if status.sdk_version is None:
+            raise ProviderError("; ".join(status.missing), provider="claude", retryable=False)
+        return ClaudeProvider()
     raise ProviderError(
         f"unknown provider {name!r} (choose from {', '.join(PROVIDER_NAMES)})", provider=name, retryable=False
     )

@@ -3,6 +3,14 @@
 The engine builds an :class:`AgentRequest` from the agent document and the step's rendered
 inputs, and a provider returns an :class:`AgentResponse`. Providers live behind this one small
 interface so the engine never imports an SDK.
+
+Tool calls inside an agent step take one of two routes, recorded the same way:
+
+* a provider that runs tools itself (``claude``: Claude Code executes them) reports each call
+  through the :class:`ToolCallHooks` it is given, and asks them first whether the call may run;
+* any other provider returns :attr:`AgentResponse.tool_calls`; the runner's agent loop
+  (:mod:`llmos.agent_loop`) runs them with its own tools under the same hooks and calls the
+  provider again with the results in :attr:`AgentRequest.history`, until the agent answers.
 """
 
 from __future__ import annotations
@@ -11,11 +19,94 @@ import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from llmos.exceptions import ProviderError
 
-__all__ = ["AgentRequest", "AgentResponse", "Provider", "parse_json_reply", "render_prompt", "validate_output"]
+__all__ = [
+    "AgentRequest",
+    "AgentResponse",
+    "AgentTurn",
+    "Provider",
+    "ToolCall",
+    "ToolCallHooks",
+    "ToolResult",
+    "parse_json_reply",
+    "render_prompt",
+    "validate_output",
+]
+
+
+@dataclass(kw_only=True, frozen=True)
+class ToolCall:
+    """One tool call an agent asks for (an Anthropic ``tool_use`` block, an OpenAI tool call).
+
+    Attributes:
+        id: The call's id (Claude Code's ``tool_use_id``; made up by scripts that give none).
+        name: The Claude Code tool name (``Read``, ``Write``, ``Bash``, ...).
+        input: The tool's inputs, with Claude Code's input names.
+    """
+
+    id: str
+    name: str
+    input: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class ToolResult:
+    """What came of one :class:`ToolCall`.
+
+    Attributes:
+        call_id: The :attr:`ToolCall.id` answered.
+        output: The tool's output: a mapping (the runner's tools, Claude Code's ``tool_response``)
+            or text; ``None`` after an error or a denial.
+        error: The error or denial message, else ``None``.
+        denied: The security policy refused the call before it ran.
+        duration_s: Seconds the tool ran.
+        source: Provenance of ``output``: ``real``, or in simulation mode ``example`` or ``generated``.
+    """
+
+    call_id: str
+    output: Any = None
+    error: str | None = None
+    denied: bool = False
+    duration_s: float = 0.0
+    source: str = "real"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the call ran and succeeded."""
+        return self.error is None
+
+
+@dataclass(kw_only=True, frozen=True)
+class AgentTurn:
+    """One model turn of the runner's agent loop: the calls the model made and what came of them.
+
+    Attributes:
+        text: Text the model wrote beside its calls.
+        tool_calls: The calls, in order.
+        results: One result per call, in the same order.
+    """
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    results: tuple[ToolResult, ...] = ()
+
+
+class ToolCallHooks(Protocol):
+    """The engine's side of every tool call an agent makes: the policy gate and the record.
+
+    The same object serves Claude Code's PreToolUse/PostToolUse hooks and the runner's agent loop.
+    """
+
+    def before_tool_call(self, call: ToolCall) -> str | None:
+        """Called before a call runs. Returns ``None`` to allow it, or the reason it is denied
+        (the denial is recorded here; the caller must not run the tool)."""
+
+    def after_tool_call(self, call: ToolCall, result: ToolResult) -> None:
+        """Called after an allowed call ran (successfully or not); records it as a transition."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -34,6 +125,10 @@ class AgentRequest:
         max_turns: The most model turns allowed.
         tools: Claude Code tools the agent may call.
         timeout_s: Seconds allowed for the whole step.
+        workspace: The run's workspace (the working directory for tools), when there is a run.
+        budget_usd: US dollars the step may still spend (what remains of the run's budget), or
+            ``None`` for no cap.
+        history: Earlier turns of this step in the runner's agent loop (tool calls and results).
     """
 
     agent: str
@@ -46,6 +141,9 @@ class AgentRequest:
     max_turns: int = 10
     tools: tuple[str, ...] = ()
     timeout_s: float = 300.0
+    workspace: Path | None = None
+    budget_usd: float | None = None
+    history: tuple[AgentTurn, ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -65,6 +163,9 @@ class AgentResponse:
         output_tokens: Completion tokens, when known.
         duration_s: Seconds the call took.
         notes: Provider remarks worth recording (truncated prompt, retries).
+        tool_calls: Tool calls the agent asks the runner to make before it answers; when not
+            empty, ``output`` is not final and the agent loop calls the provider again.
+        turns: Model turns the answer took (Claude Code's ``num_turns``).
     """
 
     output: dict[str, Any]
@@ -77,24 +178,39 @@ class AgentResponse:
     output_tokens: int | None = None
     duration_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    turns: int = 1
 
 
 class Provider(ABC):
-    """Answers agent steps. Subclasses set :attr:`name` and implement :meth:`complete`."""
+    """Answers agent steps. Subclasses set :attr:`name` and implement :meth:`complete`.
+
+    Attributes:
+        name: The provider's name (``--provider``).
+        runs_tools: The provider executes tool calls itself (Claude Code does) and reports them
+            through the hooks, instead of returning them to the runner's agent loop.
+    """
 
     name: str = "provider"
+    runs_tools: bool = False
 
     def describe(self) -> str:
         """One line saying what answers (model, endpoint) for the run summary."""
         return self.name
 
     @abstractmethod
-    def complete(self, request: AgentRequest) -> AgentResponse:
-        """Answer one agent step.
+    def complete(self, request: AgentRequest, *, hooks: ToolCallHooks | None = None) -> AgentResponse:
+        """Answer one agent step, or one turn of it (see :attr:`AgentResponse.tool_calls`).
+
+        Args:
+            request: The step.
+            hooks: Where a provider that runs tools itself asks for permission and reports each
+                call; providers that return tool calls to the runner ignore it.
 
         Raises:
             ProviderError: The provider failed or replied with output that does not match the
-                request's schema.
+                request's schema (``cost_usd`` says what was spent anyway).
+            BudgetExceeded: The step hit :attr:`AgentRequest.budget_usd`.
         """
 
 

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from llmos.exceptions import ProviderError
-from llmos.providers.base import AgentRequest, AgentResponse, Provider, parse_json_reply, validate_output
+from llmos.providers.base import (
+    AgentRequest,
+    AgentResponse,
+    Provider,
+    ToolCallHooks,
+    parse_json_reply,
+    validate_output,
+)
 
 __all__ = ["LocalProvider", "default_model_path", "grammar_schema", "local_available"]
 
@@ -133,7 +140,7 @@ class LocalProvider(Provider):
                 raise ProviderError(f"cannot load {self.model_path}: {exc}", provider=self.name) from None
         return self._llm
 
-    def complete(self, request: AgentRequest) -> AgentResponse:
+    def complete(self, request: AgentRequest, *, hooks: ToolCallHooks | None = None) -> AgentResponse:
         from llmos.providers.base import render_prompt
 
         # Keep prompt + reply inside the context: about 3.5 characters per token for English.

@@ -5,14 +5,22 @@ each agent step gets a schema-valid placeholder built from the agent's declared 
 pydantic-ai's ``TestModel``).
 
 Script format: a list of answers (or ``{"answers": [...]}``). Each answer may name the ``step``
-and/or ``agent`` it answers, and gives either ``output`` (a mapping, the structured output) or
-``text`` (the raw reply, parsed as JSON when the agent declares outputs). ``cost_usd``,
-``model`` and ``source`` are optional. The first unused answer that matches a step is used::
+and/or ``agent`` it answers, and gives ``output`` (a mapping, the structured output), ``text``
+(the raw reply, parsed as JSON when the agent declares outputs) or ``tool_calls`` (calls the
+runner's agent loop makes with its own tools before asking again; see
+:mod:`llmos.agent_loop`). ``cost_usd``, ``model`` and ``source`` are optional. Each model turn
+takes the first unused answer that matches its step::
 
-    - step: summarize
+    - step: report
+      tool_calls:
+        - {name: Write, input: {file_path: report.md, content: "# Report"}}
+        - {name: Bash, input: {command: "wc -c report.md"}}
+    - step: report
       output: {summary: "...", key_points: ["..."]}
     - agent: RealSummarizationAgent
       text: '{"summary": "...", "key_points": []}'
+
+A tool call is ``{name, input}`` with Claude Code's tool and input names, and an optional ``id``.
 
 Answers are labelled ``source: generated`` unless the script says otherwise: they are not the
 words of a model.
@@ -28,7 +36,15 @@ from typing import Any
 import yaml
 
 from llmos.exceptions import DocumentError, ProviderError
-from llmos.providers.base import AgentRequest, AgentResponse, Provider, parse_json_reply, validate_output
+from llmos.providers.base import (
+    AgentRequest,
+    AgentResponse,
+    Provider,
+    ToolCall,
+    ToolCallHooks,
+    parse_json_reply,
+    validate_output,
+)
 
 __all__ = ["ScriptedProvider", "placeholder"]
 
@@ -82,6 +98,8 @@ class ScriptedProvider(Provider):
         self._answers: list[dict[str, Any]] = []
         self._used: set[int] = set()
         self._lock = threading.Lock()
+        #: Every request answered, in order (tests assert on the prompts an agent received).
+        self.requests: list[AgentRequest] = []
         if self.script is not None:
             self._answers = self._load(self.script)
 
@@ -103,8 +121,16 @@ class ScriptedProvider(Provider):
         if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
             raise DocumentError("a script is a list of answers (mappings)", path=path, line=1)
         for index, answer in enumerate(data):
-            if "output" not in answer and "text" not in answer:
-                raise DocumentError(f"answer {index + 1} needs 'output' or 'text'", path=path)
+            if not {"output", "text", "tool_calls"} & set(answer):
+                raise DocumentError(f"answer {index + 1} needs 'output', 'text' or 'tool_calls'", path=path)
+            calls = answer.get("tool_calls", [])
+            if not isinstance(calls, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("input", {}), dict)
+                for c in calls
+            ):
+                raise DocumentError(
+                    f"answer {index + 1}: tool_calls is a list of {{name: TOOL, input: {{...}}}} mappings", path=path
+                )
         return data
 
     def describe(self) -> str:
@@ -121,7 +147,9 @@ class ScriptedProvider(Provider):
                 return answer
         return None
 
-    def complete(self, request: AgentRequest) -> AgentResponse:
+    def complete(self, request: AgentRequest, *, hooks: ToolCallHooks | None = None) -> AgentResponse:
+        with self._lock:
+            self.requests.append(request)
         if self.script is None:
             output = (
                 placeholder(request.output_schema, request.agent)
@@ -141,6 +169,26 @@ class ScriptedProvider(Provider):
             raise ProviderError(
                 f"the script {self.script} has no answer left for this step", provider=self.name, step=request.step
             )
+        model = str(answer.get("model", "script"))
+        if answer.get("tool_calls"):
+            turn = len(request.history) + 1
+            calls = [
+                ToolCall(
+                    id=str(c.get("id") or f"call_{request.step}_{turn}_{i + 1}"),
+                    name=c["name"],
+                    input=c.get("input", {}),
+                )
+                for i, c in enumerate(answer["tool_calls"])
+            ]
+            return AgentResponse(
+                output={},
+                text=str(answer.get("text", "")),
+                provider=self.name,
+                model=model,
+                source=str(answer.get("source", "generated")),
+                cost_usd=float(answer.get("cost_usd", 0.0)),
+                tool_calls=calls,
+            )
         if "output" in answer:
             output = answer["output"]
             text = json.dumps(output, ensure_ascii=False)
@@ -158,7 +206,7 @@ class ScriptedProvider(Provider):
             output=output,
             text=text,
             provider=self.name,
-            model=str(answer.get("model", "script")),
+            model=model,
             source=str(answer.get("source", "generated")),
             cost_usd=float(answer.get("cost_usd", 0.0)),
         )
