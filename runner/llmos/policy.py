@@ -66,10 +66,12 @@ _DANGEROUS_RM_TARGETS = {
 
 _SHELL = r"(?:\S*/)?(?:ba|z|da|k|fi)?sh"
 _INTERPRETER = r"(?:\S*/)?(?:python[0-9.]*|perl|ruby|node)"
+# The end of a command word: space, end of line, or a shell operator (`| sh;`, `|sh&&`, `| bash)`).
+_END = r"(?=[\s;&|)`]|$)"
 _COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"\b(curl|wget)\b.*\|\s*(sudo\s+)?(env\s+)?{_SHELL}(\s|$)"), "pipes a download into a shell"),
+    (re.compile(rf"\b(curl|wget)\b.*\|\s*(sudo\s+)?(env\s+)?{_SHELL}{_END}"), "pipes a download into a shell"),
     (
-        re.compile(rf"\b(curl|wget)\b.*\|\s*(sudo\s+)?(env\s+)?{_INTERPRETER}(\s|$)"),
+        re.compile(rf"\b(curl|wget)\b.*\|\s*(sudo\s+)?(env\s+)?{_INTERPRETER}{_END}"),
         "pipes a download into an interpreter",
     ),
     (re.compile(rf"\b{_SHELL}\s+(-c\s+)?[\"']?(<\(|\$\()\s*(curl|wget)\b"), "runs a downloaded script"),
