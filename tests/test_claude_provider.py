@@ -91,6 +91,8 @@ def test_a_tool_using_agent_step_runs_and_records_every_call(
     ]
     [agent] = trace["agent_steps"]
     assert (agent["outputs"], agent["provider"], agent["model"]) == (ANSWER["output"], "claude", "claude-sonnet-4-5")
+    # The tools ran for real; the answer came from a script, and the record says so.
+    assert (agent["source"], result.steps[0]["source"]) == ("generated", "generated")
 
     assert len(server.requests) == 4
     assert result.cost_usd == pytest.approx(expected_cost(server), rel=1e-6)

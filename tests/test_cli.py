@@ -109,8 +109,46 @@ def test_help_does_not_import_heavy_modules() -> None:
         "import sys; from llmos.cli import run_main; sys.argv=['llmos-run','--help']\n"
         "try: run_main()\nexcept SystemExit: pass\n"
         "heavy = sorted(m for m in ('httpx','markdownify','bs4','llama_cpp','rich','jsonschema','llmos.engine',"
-        "'llmos.tools','mistune') if m in sys.modules)\nprint('HEAVY', heavy)"
+        "'llmos.tools','mistune','claude_agent_sdk','anyio','llmos.testing._server') if m in sys.modules)\n"
+        "print('HEAVY', heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "HEAVY []"
     assert "Usage: llmos-run [OPTIONS] SCENARIO" in out
+
+
+def test_serve_script_serves_the_messages_api_until_stopped(tmp_path: Path) -> None:
+    import httpx
+
+    script = tmp_path / "script.yaml"
+    script.write_text("- text: Hello from the script.\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmos.cli", "serve-script", str(script), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first.startswith(f"serving {script} (1 turns) at http://127.0.0.1:")
+        url = first.rsplit(" ", 1)[1].strip()
+        reply = httpx.post(
+            f"{url}/v1/messages",
+            json={"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}]},
+            timeout=10,
+        )
+        assert reply.status_code == 200
+        assert reply.json()["content"] == [{"type": "text", "text": "Hello from the script."}]
+        proc.stderr.readline()  # the export hint
+        assert proc.stderr.readline() == "POST /v1/messages -> 200 (turn 1)\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_script_rejects_a_bad_script_naming_the_line(tmp_path: Path) -> None:
+    script = tmp_path / "script.yaml"
+    script.write_text("- text: fine\n- tex: typo\n")
+    result = CliRunner().invoke(main, ["serve-script", str(script)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {script}:2: turn 2: unknown key 'tex'")

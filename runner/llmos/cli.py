@@ -320,3 +320,40 @@ def doctor_command(as_json: bool) -> None:
         click.echo(f"  missing: {local_detail}")
     click.echo("scripted: ready (answers from --script FILE, or schema-valid placeholders)")
     sys.exit(EXIT_OK if ready else EXIT_FAILED)
+
+
+@main.command("serve-script")
+@click.argument("script", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+def serve_script_command(script: Path, host: str, port: int) -> None:
+    """Serve the Anthropic Messages API on HOST:PORT with assistant turns read from SCRIPT.
+
+    The scripted model server of llmos.testing: point Claude Code (or any Anthropic client) at it
+    with ANTHROPIC_BASE_URL to run agents offline. One line per request is printed on stderr;
+    Ctrl-C stops it.
+    """
+    from llmos.testing._server import serve
+
+    def started(server: Any) -> None:
+        click.echo(f"serving {script} ({len(server.turns)} turns) at {server.url}", err=True)
+        click.echo(
+            f"  export ANTHROPIC_BASE_URL={server.url} ANTHROPIC_API_KEY={server.env()['ANTHROPIC_API_KEY']}", err=True
+        )
+
+    def answered(request: Any) -> None:
+        turn = "-" if request.turn is None else request.turn + 1
+        click.echo(f"{request.method} {request.path} -> {request.status} (turn {turn})", err=True)
+
+    try:
+        serve(script, host=host, port=port, on_request=answered, on_start=started)
+    except DocumentError as exc:
+        _print_errors([exc])
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main()

@@ -49,7 +49,12 @@ from llmos.providers.base import (
     validate_output,
 )
 
-__all__ = ["STRUCTURED_OUTPUT_TOOL", "ClaudeProvider", "ClaudeStatus", "claude_status"]
+__all__ = ["SCRIPTED_MESSAGE_ID_PREFIX", "STRUCTURED_OUTPUT_TOOL", "ClaudeProvider", "ClaudeStatus", "claude_status"]
+
+#: Message ids of replies from :class:`llmos.testing.ScriptedModelServer`. When every reply of a
+#: step carries it, the step's output came from a script, not a model, and is labelled
+#: ``source: generated`` (the tool calls Claude Code ran stay ``real``).
+SCRIPTED_MESSAGE_ID_PREFIX = "msg_llmos_scripted_"
 
 #: The tool Claude Code gives the model for structured output (``output_format``); calling it is
 #: the answer, not a tool call of the agent's, so it is neither checked nor recorded as one.
@@ -267,12 +272,14 @@ class ClaudeProvider(Provider):
         )
         result: Any = None
         model = request.model or self.model or "claude-code-default"
+        message_ids: list[str] = []
         failure: Exception | None = None
         try:
             with anyio.fail_after(request.timeout_s):
                 async for message in query(prompt=request.prompt, options=options):
                     if isinstance(message, AssistantMessage) and message.model != "<synthetic>":
                         model = message.model
+                        message_ids.append(message.message_id or "")
                     elif isinstance(message, ResultMessage):
                         result = message
         except CLINotFoundError as exc:
@@ -284,7 +291,12 @@ class ClaudeProvider(Provider):
             ) from None
         except ClaudeSDKError as exc:
             failure = exc
-        return self._response(request, result, failure, model, stderr, time.perf_counter() - began)
+        scripted = bool(message_ids) and all(i.startswith(SCRIPTED_MESSAGE_ID_PREFIX) for i in message_ids)
+        response = self._response(request, result, failure, model, stderr, time.perf_counter() - began)
+        if scripted:
+            response.source = "generated"
+            response.notes.append("answered by the llmos scripted model server: the output is scripted")
+        return response
 
     def _response(
         self,
