@@ -277,3 +277,21 @@ def test_a_slow_reply_times_out_and_the_retry_completes(
     ]
     assert "did not finish within the agent's timeout_s (4 s)" in first["detail"]
     assert result.duration_s < 25  # the slow attempt was abandoned, not waited out
+
+
+def test_the_shipped_digest_script_drives_the_digest_through_claude_code(
+    project: Path, model_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = model_server(project / "samples" / "model_scripts" / "Document_Digest_Task.yaml")
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    result = run_scenario(project / "scenarios" / "Document_Digest_Task.md")  # auto picks claude
+
+    assert (result.status, result.provider) == ("completed", "claude")
+    assert server.turns_left == 0
+    digest = (result.run_dir / "digest.md").read_text()
+    assert "psmisc is a package of small utilities that use the proc file-system" in digest
+    state = load_state(result.state_path)
+    summarize = state.step("summarize")
+    assert summarize.source == "generated"
+    assert [round(m["grounding"], 2) >= 0.8 for m in summarize.quality_metrics] == [True] * 5
