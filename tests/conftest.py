@@ -35,7 +35,7 @@ name: NoteTakerAgent
 kind: agent
 real: true
 description: Writes a note in the workspace, checks it with Bash and reads it back.
-tools: [Write, Bash, Read]
+tools: [Write, Bash, Read, Glob]
 model: claude-sonnet-4-5
 max_turns: 6
 inputs:

@@ -59,9 +59,9 @@ def test_tool_calls_run_for_real_and_are_recorded(note_project: Path, tmp_path: 
     ]
     [trace] = [json.loads(line) for line in (note_project / "workspace/datasets/traces.jsonl").read_text().splitlines()]
     assert [(c["tool"], c["component"], c["call_id"], c["performance"]["success"]) for c in trace["tool_calls"]] == [
-        ("Write", "NoteTakerAgent", "call_note_1_1", True),
-        ("Bash", "NoteTakerAgent", "call_note_2_1", True),
-        ("Read", "NoteTakerAgent", "call_note_2_2", True),
+        ("Write", "NoteTakerAgent", "call_1", True),
+        ("Bash", "NoteTakerAgent", "call_2", True),
+        ("Read", "NoteTakerAgent", "call_3", True),
     ]
     assert trace["tool_calls"][1]["outputs"]["stdout"].strip() == "2 notes/note.md"
     [agent] = trace["agent_steps"]
@@ -82,7 +82,7 @@ def test_results_are_fed_back_to_the_agent(note_project: Path, tmp_path: Path) -
     first, second = provider.requests
     assert first.history == ()
     [turn] = second.history
-    assert [(c.id, c.name, c.input) for c in turn.tool_calls] == [("call_note_1_1", "Bash", {"command": "echo hello"})]
+    assert [(c.id, c.name, c.input) for c in turn.tool_calls] == [("call_1", "Bash", {"command": "echo hello"})]
     [res] = turn.results
     assert (res.ok, res.denied, res.output["stdout"], res.output["exit_code"]) == (True, False, "hello\n", 0)
 
@@ -111,12 +111,12 @@ def test_a_write_outside_the_workspace_is_denied(note_project: Path, tmp_path: P
 
 
 def test_a_tool_the_agent_does_not_declare_is_denied(note_project: Path, tmp_path: Path) -> None:
-    path = script(tmp_path, calls(("Glob", {"pattern": "*"})), ANSWER)
+    path = script(tmp_path, calls(("Grep", {"pattern": "x"})), ANSWER)
     result = run_note(note_project, script=path)
 
     [denied] = [t for t in journal(result) if t["kind"] == "tool_call"]
     assert denied["target"] == "denied"
-    assert "Glob is not one of NoteTakerAgent's tools (Write, Bash, Read)" in denied["detail"]
+    assert "Grep is not one of NoteTakerAgent's tools (Write, Bash, Read, Glob)" in denied["detail"]
 
 
 def test_a_failing_tool_call_is_reported_to_the_agent_not_fatal(note_project: Path, tmp_path: Path) -> None:
@@ -185,3 +185,53 @@ def test_simulation_mode_simulates_the_agents_tool_calls(note_project: Path, tmp
     [call] = [t for t in journal(result) if t["kind"] == "tool_call"]
     assert (call["target"], call["data"]["mode"], call["data"]["source"]) == ("ok", "simulation", "example")
     assert result.outputs == []
+
+
+def test_inner_calls_are_labelled_with_their_attempt(note_project: Path, tmp_path: Path) -> None:
+    bash = calls(("Bash", {"command": "echo try"}))
+    path = script(tmp_path, bash, {"step": "note", "text": "not JSON"}, bash, ANSWER)
+    result = run_note(note_project, script=path)
+
+    assert (result.status, result.steps[0]["attempts"]) == ("completed", 2)
+    assert [t["data"]["attempt"] for t in journal(result) if t["kind"] == "tool_call"] == [1, 2]
+
+
+FOR_EACH = """---
+name: Notes_Task
+goal: Write notes about several topics.
+steps:
+  - id: note
+    component: NoteTakerAgent
+    for_each: "{{ ['a', 'b', 'c'] }}"
+    inputs:
+      topic: "{{ item }}"
+budget_usd: 0.5
+---
+"""
+
+
+def test_a_budget_spent_inside_for_each_keeps_the_finished_items(note_project: Path, tmp_path: Path) -> None:
+    (note_project / "scenarios" / "Notes_Task.md").write_text(FOR_EACH)
+    provider = ScriptedProvider(
+        script(tmp_path, dict(ANSWER, cost_usd=0.3), dict(calls(("Bash", {"command": "echo b"})), cost_usd=0.3), ANSWER)
+    )
+    result = run_scenario(note_project / "scenarios" / "Notes_Task.md", provider=provider)
+
+    assert (result.status, result.exit_code) == ("paused", 3)
+    assert result.cost_usd == pytest.approx(0.6)
+    state = load_state(result.state_path)
+    [step] = state.steps
+    assert step.status == "pending"
+    assert step.outputs == {"completed_items": [ANSWER["output"]]}
+    assert step.note is not None and step.note.endswith("1 item(s) finished before it stopped")
+    assert len(provider.requests) == 2  # item c never reached the provider
+
+
+def test_no_call_is_made_with_nothing_left_of_the_budget(note_project: Path, tmp_path: Path) -> None:
+    (note_project / "scenarios" / "Notes_Task.md").write_text(FOR_EACH)
+    provider = ScriptedProvider(script(tmp_path, dict(ANSWER, cost_usd=0.5), ANSWER))
+    result = run_scenario(note_project / "scenarios" / "Notes_Task.md", provider=provider)
+
+    assert (result.status, result.cost_usd) == ("paused", 0.5)
+    assert len(provider.requests) == 1
+    assert "nothing is left of the run's budget" in (result.error or "")

@@ -41,12 +41,20 @@ def run_agent(
     Raises:
         ProviderError: The provider failed, or the agent was still calling tools after
             ``max_turns`` turns (retryable); ``cost_usd`` includes the turns already paid for.
-        BudgetExceeded: The turns so far spent the step's budget before the agent answered.
+        BudgetExceeded: Nothing was left of the budget for a turn, or the turns so far spent it
+            before the agent answered.
     """
     history = list(request.history)
     cost, input_tokens, output_tokens, duration = 0.0, 0, 0, 0.0
     for turn in range(1, request.max_turns + 1):
-        remaining = None if request.budget_usd is None else request.budget_usd - cost
+        remaining = None if request.budget_usd is None else round(request.budget_usd - cost, 6)
+        if remaining is not None and remaining <= 0:
+            raise BudgetExceeded(
+                f"nothing is left of the run's budget for this agent step (${cost:.4f} spent in it)",
+                budget_usd=request.budget_usd or 0.0,
+                cost_usd=round(cost, 6),
+                step=request.step,
+            )
         ask = dataclasses.replace(request, history=tuple(history), budget_usd=remaining)
         try:
             response = provider.complete(ask, hooks=hooks)

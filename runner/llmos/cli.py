@@ -275,7 +275,8 @@ def library_sync_command(root: Path | None) -> None:
 def doctor_command(as_json: bool) -> None:
     """Say which provider will answer agent steps (--provider auto), why, and what is missing.
 
-    Exit code 0 when the provider auto picks can run, 1 when it cannot.
+    Exit code 0 when auto finds a provider that can run (claude or the embedded model), 1 when it
+    finds none.
     """
     from llmos.providers import choose_provider
     from llmos.providers.claude import claude_status
@@ -299,7 +300,7 @@ def doctor_command(as_json: bool) -> None:
         "local": {"ready": local_ok, "model" if local_ok else "missing": local_detail},
         "scripted": {"ready": True},
     }
-    ready = {"claude": claude.ready, "local": local_ok, "scripted": True}[chosen]
+    ready = {"claude": claude.ready, "local": local_ok}[chosen]
     if as_json:
         click.echo(json.dumps(report, indent=2))
         sys.exit(EXIT_OK if ready else EXIT_FAILED)

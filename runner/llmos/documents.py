@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 #: Claude Code's built-in tool names (the Claude Code tool reference). Agents may list these.
+#: ``Agent`` is Claude Code 2.x's name for the subagent tool ``Task``; either name allows it.
 CLAUDE_CODE_TOOLS = frozenset(
     {
         "WebFetch",
@@ -54,6 +55,7 @@ CLAUDE_CODE_TOOLS = frozenset(
         "Grep",
         "Glob",
         "Task",
+        "Agent",
         "TodoWrite",
         "NotebookEdit",
     }

@@ -209,6 +209,8 @@ class _Run:
         self.project = project
         self.budget_override = budget_usd
         self.budget_stop: BudgetExceeded | None = None
+        self.partial: list[Any] = []  # results of the for_each step in progress
+        self.attempt = 1  # the attempt of the call in progress (labels an agent's inner tool calls)
         self.workspace = workspace
         self.mode = mode
         self.provider: Provider | None = None
@@ -217,6 +219,7 @@ class _Run:
             self.provider_name, self.provider_reason = provider_name.name, "given by the caller"
         else:
             self.provider_name, self.provider_reason = choose_provider(provider_name)
+        self.requested_provider = provider_name if isinstance(provider_name, str) else provider_name.name
         self.script = script
         self.progress = progress or (lambda _msg: None)
         execution_id = new_execution_id()
@@ -384,7 +387,9 @@ class _Run:
                 items = self.render(step, step.for_each, self.context(), "for_each")
                 if not isinstance(items, list):
                     raise TemplateError(f"for_each must give a list, got {type(items).__name__}", step=step.id)
-                results, metrics, rendered_all = [], [], []
+                results: list[Any] = []
+                metrics, rendered_all = [], []
+                self.partial = results
                 for index, item in enumerate(items):
                     inputs = self.render(step, step.inputs, self.context(item=item, index=index), "inputs")
                     rendered_all.append(inputs)
@@ -402,7 +407,11 @@ class _Run:
         except BudgetExceeded as stop:
             self.budget_stop = stop
             st.duration_s = round(time.perf_counter() - started, 3)
-            st.note = f"stopped when the budget ran out ({stop.message}); it runs again when the run resumes"
+            st.note = f"stopped when the budget ran out ({stop.message}); the step has not completed"
+            if step.for_each and self.partial:
+                # Items already answered were paid for: keep them on record.
+                st.outputs = self.store.offload(f"{st.id}.partial", {"completed_items": list(self.partial)})
+                st.note += f"; {len(self.partial)} item(s) finished before it stopped"
             self.set_step(st, "pending", detail=stop.message)
             return
         except Exception as raised:
@@ -457,6 +466,7 @@ class _Run:
         attempts = max(component.retry.attempts, 3 if step.on_error == "retry" else 1)
         for attempt in range(1, attempts + 1):
             st.attempts += 1
+            self.attempt = attempt
             began = time.perf_counter()
             try:
                 outputs, meta = self.invoke(step, component, inputs)
@@ -537,7 +547,7 @@ class _Run:
 
     def get_provider(self) -> Provider:
         if self.provider is None:
-            self.provider = create_provider(self.provider_name, script=self.script)
+            self.provider = create_provider(self.requested_provider, script=self.script)
             self.progress(f"provider: {self.provider.describe()} ({self.provider_reason})")
         return self.provider
 
@@ -774,7 +784,7 @@ class _StepHooks:
         self.count = 0
 
     def before_tool_call(self, call: ToolCall) -> str | None:
-        if call.name not in self.component.tools:
+        if _tool_alias(call.name) not in {_tool_alias(t) for t in self.component.tools}:
             allowed = ", ".join(self.component.tools) or "none"
             reason = f"{call.name} is not one of {self.component.name}'s tools ({allowed})"
         else:
@@ -799,7 +809,7 @@ class _StepHooks:
             "tool": call.name,
             "call_id": call.id,
             "runtime": self.runtime,
-            "attempt": 1,
+            "attempt": run.attempt,
             "mode": run.mode,
             "source": source,
             "duration_s": result.duration_s,
@@ -867,6 +877,11 @@ class _StepHooks:
             duration_s=round(time.perf_counter() - began, 3),
             source=str(meta.get("source", "generated")),
         )
+
+
+def _tool_alias(name: str) -> str:
+    """Claude Code 2.x calls the subagent tool ``Agent``; documents may name it ``Task``."""
+    return "Task" if name == "Agent" else name
 
 
 def resolve_tool(component: Component, requested: str | None) -> str | None:

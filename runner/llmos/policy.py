@@ -239,6 +239,15 @@ class Policy:
         if reason is not None:
             raise PolicyError(f"refused to run {command!r}: it {reason}", tool="Bash")
 
+    def check_glob_pattern(self, pattern: str, *, tool: str = "Glob") -> None:
+        """Refuse a glob pattern that could match outside its search folder.
+
+        Raises:
+            PolicyError: The pattern is absolute or has a ``..`` segment.
+        """
+        if ".." in Path(pattern).parts or Path(pattern).is_absolute() or pattern.startswith("~"):
+            raise PolicyError(f"refused pattern {pattern!r}: it must be relative, without '..'", tool=tool)
+
     def check_tool_call(self, tool: str, inputs: Mapping[str, Any]) -> None:
         """Check one Claude Code tool call before it runs (used for the runner's tools and as a hook).
 
@@ -255,6 +264,8 @@ class Policy:
             key = FILE_TOOLS_READ[tool]
             if tool == "Read" or inputs.get(key):
                 self.check_read(str(inputs.get(key, "")), tool=tool)
+            if tool == "Glob":
+                self.check_glob_pattern(str(inputs.get("pattern", "")))
         elif tool == "Bash":
             self.check_command(str(inputs.get("command", "")))
 

@@ -5,8 +5,8 @@
 * ``claude``: Claude Code through the Claude Agent SDK (the default when credentials exist).
 * ``auto``: ``claude`` when the SDK, its CLI and credentials (``ANTHROPIC_API_KEY``,
   ``ANTHROPIC_AUTH_TOKEN``, ``CLAUDE_CODE_OAUTH_TOKEN``, ``ANTHROPIC_BASE_URL`` or a Claude Code
-  login) are present, else ``local`` when the embedded model is installed, else ``scripted``
-  placeholders, and says so.
+  login) are present, else ``local`` when the embedded model is installed; when neither can run,
+  it fails and says what is missing (placeholders are never picked silently).
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ def choose_provider(name: str) -> tuple[str, str]:
     ok, why = local_available()
     if ok:
         return "local", f"auto: claude cannot run ({'; '.join(claude.missing)}); the embedded model is installed"
-    return "scripted", (
-        f"auto: claude cannot run ({'; '.join(claude.missing)}) and the embedded model cannot either ({why}); "
-        "agent steps get schema-valid placeholders labelled 'generated'"
+    return "local", (
+        f"auto: no provider can answer agent steps here: claude cannot run ({'; '.join(claude.missing)}), "
+        f"and the embedded model cannot either ({why}); see `llmos doctor`, or use --provider scripted "
+        "for schema-valid placeholders"
     )
 
 
@@ -52,7 +53,12 @@ def create_provider(name: str, *, script: str | Path | None = None) -> Provider:
         ProviderError: Unknown name, or the provider cannot run here (missing package or model).
         DocumentError: The scripted provider's script file is wrong.
     """
-    concrete, _reason = choose_provider(name)
+    concrete, reason = choose_provider(name)
+    if name == "auto" and concrete == "local":
+        from llmos.providers.local import local_available
+
+        if not local_available()[0]:
+            raise ProviderError(reason, provider="auto", retryable=False)
     if concrete == "scripted":
         from llmos.providers.scripted import ScriptedProvider
 

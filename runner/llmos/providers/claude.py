@@ -31,6 +31,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -145,9 +146,14 @@ def claude_status(cli_path: str | Path | None = None) -> ClaudeStatus:
     if os.environ.get("ANTHROPIC_BASE_URL"):
         status.endpoint = os.environ["ANTHROPIC_BASE_URL"]
     if not status.credentials:
+        keychain = (
+            " (a login kept in the macOS Keychain cannot be seen from here: use --provider claude)"
+            if sys.platform == "darwin"
+            else ""
+        )
         status.missing.append(
             "no credentials: set ANTHROPIC_API_KEY, log in with `claude` (Claude Code), or point "
-            "ANTHROPIC_BASE_URL at an Anthropic-compatible endpoint"
+            f"ANTHROPIC_BASE_URL at an Anthropic-compatible endpoint{keychain}"
         )
     return status
 
@@ -194,7 +200,8 @@ class ClaudeProvider(Provider):
             raise
         except TimeoutError:
             raise ProviderError(
-                f"Claude Code did not finish within the agent's timeout_s ({request.timeout_s:g} s)",
+                f"Claude Code did not finish within the agent's timeout_s ({request.timeout_s:g} s); "
+                "the cost of this attempt is unknown (Claude Code reports it only at the end)",
                 provider=self.name,
                 step=request.step,
             ) from None
@@ -213,6 +220,7 @@ class ClaudeProvider(Provider):
 
         stderr: deque[str] = deque(maxlen=20)
         began = time.perf_counter()
+        record_failures: list[BaseException] = []
 
         async def pre_tool_use(data: Any, tool_use_id: str | None, _context: Any) -> dict[str, Any]:
             call = _tool_call(data, tool_use_id)
@@ -236,15 +244,16 @@ class ClaudeProvider(Provider):
             call = _tool_call(data, tool_use_id)
             if call.name != STRUCTURED_OUTPUT_TOOL and hooks is not None:
                 failed = data.get("hook_event_name") == "PostToolUseFailure"
-                hooks.after_tool_call(
-                    call,
-                    ToolResult(
-                        call_id=call.id,
-                        output=None if failed else data.get("tool_response"),
-                        error=str(data.get("error") or "the tool failed") if failed else None,
-                        duration_s=round(float(data.get("duration_ms") or 0) / 1000, 3),
-                    ),
+                result = ToolResult(
+                    call_id=call.id,
+                    output=None if failed else data.get("tool_response"),
+                    error=str(data.get("error") or "the tool failed") if failed else None,
+                    duration_s=round(float(data.get("duration_ms") or 0) / 1000, 3),
                 )
+                try:
+                    hooks.after_tool_call(call, result)
+                except Exception as exc:  # the SDK would swallow it: re-raised once the query ends
+                    record_failures.append(exc)
             return {}
 
         workspace = request.workspace
@@ -253,8 +262,8 @@ class ClaudeProvider(Provider):
         options = ClaudeAgentOptions(
             system_prompt=request.system_prompt,
             setting_sources=[],
-            tools=list(request.tools),
-            allowed_tools=list(request.tools),
+            tools=_cli_tools(request.tools),
+            allowed_tools=_cli_tools(request.tools),
             permission_mode="dontAsk",
             cwd=str(workspace) if workspace else None,
             model=request.model or self.model,
@@ -291,11 +300,16 @@ class ClaudeProvider(Provider):
             ) from None
         except ClaudeSDKError as exc:
             failure = exc
+        if record_failures:
+            raise record_failures[0]
         scripted = bool(message_ids) and all(i.startswith(SCRIPTED_MESSAGE_ID_PREFIX) for i in message_ids)
         response = self._response(request, result, failure, model, stderr, time.perf_counter() - began)
         if scripted:
             response.source = "generated"
-            response.notes.append("answered by the llmos scripted model server: the output is scripted")
+            response.notes.append(
+                "answered by the llmos scripted model server: the output is scripted, and the cost is Claude "
+                "Code's price for the token counts the script reported"
+            )
         return response
 
     def _response(
@@ -310,8 +324,9 @@ class ClaudeProvider(Provider):
         step = request.step
         if result is None:
             tail = " | ".join(line.strip() for line in stderr if line.strip())[-800:]
+            what = f"failed before it reported a result: {failure}" if failure else "ended without a result"
             raise ProviderError(
-                f"Claude Code failed before it reported a result: {failure}" + (f" (stderr: {tail})" if tail else ""),
+                f"Claude Code {what}; the cost of this attempt is unknown" + (f" (stderr: {tail})" if tail else ""),
                 provider=self.name,
                 step=step,
             )
@@ -381,6 +396,16 @@ class ClaudeProvider(Provider):
             turns=int(result.num_turns or 1),
             notes=[f"Claude Code session {result.session_id}"],
         )
+
+
+def _cli_tools(tools: tuple[str, ...]) -> list[str]:
+    """The agent's tools as Claude Code names them: ``Task`` is ``Agent`` in Claude Code 2.x."""
+    names = list(tools)
+    if "Task" in names and "Agent" not in names:
+        names.append("Agent")
+    if "Agent" in names and "Task" not in names:
+        names.append("Task")
+    return names
 
 
 def _tool_call(data: Any, tool_use_id: str | None) -> ToolCall:

@@ -20,7 +20,8 @@ takes the first unused answer that matches its step::
     - agent: RealSummarizationAgent
       text: '{"summary": "...", "key_points": []}'
 
-A tool call is ``{name, input}`` with Claude Code's tool and input names, and an optional ``id``.
+A tool call is ``{name, input}`` with Claude Code's tool and input names, and an optional ``id``
+(default ``call_N``, numbered over the provider's life so that ids stay unique within a run).
 
 Answers are labelled ``source: generated`` unless the script says otherwise: they are not the
 words of a model.
@@ -98,6 +99,7 @@ class ScriptedProvider(Provider):
         self._answers: list[dict[str, Any]] = []
         self._used: set[int] = set()
         self._lock = threading.Lock()
+        self._calls = 0
         #: Every request answered, in order (tests assert on the prompts an agent received).
         self.requests: list[AgentRequest] = []
         if self.script is not None:
@@ -171,15 +173,14 @@ class ScriptedProvider(Provider):
             )
         model = str(answer.get("model", "script"))
         if answer.get("tool_calls"):
-            turn = len(request.history) + 1
-            calls = [
-                ToolCall(
-                    id=str(c.get("id") or f"call_{request.step}_{turn}_{i + 1}"),
-                    name=c["name"],
-                    input=c.get("input", {}),
+            calls = []
+            for call in answer["tool_calls"]:
+                with self._lock:
+                    self._calls += 1
+                    default_id = f"call_{self._calls}"
+                calls.append(
+                    ToolCall(id=str(call.get("id") or default_id), name=call["name"], input=call.get("input", {}))
                 )
-                for i, c in enumerate(answer["tool_calls"])
-            ]
             return AgentResponse(
                 output={},
                 text=str(answer.get("text", "")),

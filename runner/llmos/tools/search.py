@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from llmos.exceptions import PolicyError, ToolError
+from llmos.exceptions import ToolError
 from llmos.policy import inside
 from llmos.tools.base import Param, Tool, ToolContext
 
@@ -61,8 +61,7 @@ class GlobTool(Tool):
         pattern = inputs["pattern"]
         if not pattern.strip() or pattern.strip() in {".", "./"}:
             raise ToolError(f"invalid glob pattern {pattern!r}: it matches no files", tool=self.name, step=ctx.step)
-        if ".." in Path(pattern).parts or Path(pattern).is_absolute():
-            raise PolicyError(f"refused pattern {pattern!r}: it must be relative, without '..'", tool=self.name)
+        ctx.policy.check_glob_pattern(pattern, tool=self.name)
         files = _walk(root, pattern, ctx)
         return {
             "files": [str(p) for p in files[:MAX_RESULTS]],
