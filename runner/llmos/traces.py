@@ -48,6 +48,7 @@ TRACE_FIELDS = (
 )
 #: Fields of one tool call or agent step in a trace.
 TOOL_CALL_FIELDS = (
+    "seq",
     "step",
     "component",
     "tool",
@@ -83,6 +84,7 @@ def _inline(value: Any, run_dir: Path) -> Any:
 def _call(t: Transition, run_dir: Path, mode: str) -> dict[str, Any]:
     d = t.data
     return {
+        "seq": t.seq,
         "step": t.step,
         "component": d.get("component"),
         "tool": d.get("tool"),
