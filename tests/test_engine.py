@@ -364,3 +364,32 @@ def test_a_file_path_input_opens_only_that_file(project: Path, tmp_path: Path) -
     result = run_scenario(path, inputs={"doc": str(tmp_path / "notes.txt")}, provider="scripted")
     assert [(s["id"], s["status"]) for s in result.steps] == [("r", "completed"), ("other", "failed")]
     assert "outside the allowed roots" in (result.error or "")
+
+
+def test_simulation_replays_recorded_real_outputs_with_equal_inputs(
+    project: Path, server: Server, script: Path
+) -> None:
+    url = server.url("/page.html")
+    real = run_scenario(project / RESEARCH, inputs={"url": url}, provider="scripted", script=script)
+    assert real.status == "completed"
+    fetched = load_state(real.state_path).step("fetch").outputs
+    requests_before = len(server.requests)
+
+    simulated = run_scenario(project / RESEARCH, inputs={"url": url}, provider="scripted", mode="simulation")
+
+    assert simulated.status == "completed"
+    assert len(server.requests) == requests_before  # nothing was fetched
+    assert [s["source"] for s in simulated.steps] == ["replayed", "generated", "example", "example"]
+    state = load_state(simulated.state_path)
+    assert state.step("fetch").outputs == fetched
+    [_, trace] = traces(project)
+    fetch = next(c for c in trace["tool_calls"] if c["step"] == "fetch")
+    assert (fetch["mode"], fetch["source"]) == ("simulation", "replayed")
+
+
+def test_simulation_does_not_replay_a_call_with_other_inputs(project: Path, server: Server, script: Path) -> None:
+    run_scenario(project / RESEARCH, inputs={"url": server.url("/page.html")}, provider="scripted", script=script)
+    other = run_scenario(
+        project / RESEARCH, inputs={"url": server.url("/other.html")}, provider="scripted", mode="simulation"
+    )
+    assert other.steps[0]["source"] == "example"

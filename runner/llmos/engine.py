@@ -205,8 +205,10 @@ class _Run:
         script: Path | None,
         progress: Progress | None,
         budget_usd: float | None = None,
+        replay_from: list[Path] | None = None,
     ) -> None:
         self.project = project
+        self.replay_from = replay_from if replay_from is not None else [workspace / "datasets" / "traces.jsonl"]
         self.budget_override = budget_usd
         self.budget_stop: BudgetExceeded | None = None
         self.partial: list[Any] = []  # results of the for_each step in progress
@@ -642,6 +644,17 @@ class _Run:
     def simulate_tool(
         self, step: Step, component: Component, tool: str, inputs: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A simulated tool output: replayed from a recorded real call with equal inputs, else a
+        component example, else imagined by the provider; ``meta["source"]`` says which."""
+        from llmos.replay import replay_index
+
+        recorded = replay_index(self.replay_from).lookup(tool, inputs)
+        if recorded is not None and isinstance(recorded["outputs"], dict):
+            return dict(recorded["outputs"]), {
+                "source": "replayed",
+                "cost_usd": 0.0,
+                "notes": [f"replayed from run {recorded['execution_id']} ({recorded['trace']})"],
+            }
         examples = [
             e for e in component.examples if e.tool == tool or (e.tool is None and len(component.claude_tools) == 1)
         ]
@@ -919,6 +932,7 @@ def run_scenario(
     workspace: str | Path | None = None,
     progress: Progress | None = None,
     budget_usd: float | None = None,
+    replay_from: list[str | Path] | None = None,
 ) -> RunResult:
     """Run a scenario to the end.
 
@@ -935,6 +949,8 @@ def run_scenario(
         progress: Called with one line per notable event (for a progress display).
         budget_usd: Caps the run's cost in US dollars, instead of the scenario's ``budget_usd``.
             When it is spent, before or during a step, the run pauses (status ``paused``).
+        replay_from: Trace files whose recorded real tool outputs simulation mode replays
+            (default: the workspace's ``datasets/traces.jsonl``).
 
     Returns:
         The :class:`RunResult`; a failed run is a result with ``status == "failed"``, not an
@@ -967,6 +983,7 @@ def run_scenario(
         script=Path(script) if script else None,
         progress=progress,
         budget_usd=budget_usd,
+        replay_from=[Path(p) for p in replay_from] if replay_from is not None else None,
     )
     try:
         run.initialize(scenario_path, dict(inputs or {}))
