@@ -88,7 +88,9 @@ def test_research_task_on_a_real_page(project: Path, server: Server, script: Pat
     metrics = trace["quality_metrics"]
     assert (metrics["steps_planned"], metrics["step_success_rate"], metrics["errors"]) == (4, 1.0, 0)
     [measured] = metrics["summaries"]["summarize"]
-    assert measured["grounding"] > 0.5
+    # The scripted summary paraphrases the page: most of its words occur there, but no sentence is
+    # lexically supported by a passage of it (ROUGE-L precision), so grounding is 0.
+    assert (measured["grounding"], measured["word_overlap"] > 0.5) == (0.0, True)
     assert agent["quality_metrics"] == measured
     assert set(agent["outputs"]) == {"summary", "key_points"}  # exactly what the model returned
 
