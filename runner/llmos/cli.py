@@ -172,6 +172,16 @@ def main() -> None:
 main.add_command(run_command)
 
 
+def _register_dataset_commands() -> None:
+    from llmos._cli_dataset import dataset_group, export_command
+
+    main.add_command(export_command)
+    main.add_command(dataset_group)
+
+
+_register_dataset_commands()
+
+
 @main.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def validate_command(paths: tuple[Path, ...]) -> None:
