@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,81 @@ def test_artifact_names_cannot_leave_the_artifacts_folder_and_are_redacted(tmp_p
     assert written.parent == s.artifacts_dir
     assert "sk-ant-abcdef" not in written.read_text()
     assert not list(tmp_path.glob("escaped*"))
+
+
+def test_the_state_file_rendered_piece_by_piece_equals_a_whole_dump(tmp_path: Path, project: Path) -> None:
+    """RunStore.render reuses the YAML of unchanged steps and transitions; the text must be what
+    dumping the whole state gives, whatever the values (block scalars kept open by `|+` included)."""
+    import random
+
+    from llmos._redact import redact
+    from llmos.state import dump_front_matter
+
+    rng = random.Random(5)
+    strings = [
+        "plain",
+        "two\nlines\n",
+        "kept\n\n",
+        "\n",
+        "trailing space \nnext",
+        "tab\there\n",
+        "x" * 130 + " folded words " * 12,
+        "é ü 漢字\n\n\n",
+        "'quoted': yes",
+        "2026-01-01T00:00:00.000Z",
+        "",
+        "token=sk-ant-abcdefghijklmnopqrstuvwxyz0123\n",
+    ]
+    values: list[Any] = [*strings, 0, 1.5, 1e-7, float("inf"), True, None, [], {}, ("a", "b\n\n")]
+
+    def value(depth: int = 0) -> Any:
+        kind = rng.random()
+        if depth < 2 and kind < 0.2:
+            return {
+                rng.choice(["k", "multi\nline key", "n"]) + str(i): value(depth + 1) for i in range(rng.randint(0, 3))
+            }
+        if depth < 2 and kind < 0.3:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        return rng.choice(values)
+
+    s = store(tmp_path, project)
+    state = sample_state()
+    for round_ in range(150):
+        step = rng.choice(state.steps)
+        setattr(step, rng.choice(["status", "error", "note", "tool"]), rng.choice(strings))
+        step.outputs = {"content": value(), "n": value()} if rng.random() < 0.5 else step.outputs
+        step.attempts += 1
+        state.inputs[rng.choice(["url", "n", "extra"])] = value()
+        state.paused_reason = rng.choice([None, *strings])
+        state.error = rng.choice([None, {"message": rng.choice(strings), "step": "a", "type": "RunError"}])
+        state.outputs = rng.choice([[], [rng.choice(strings)]])
+        state.transition_count += 1
+        state.recent_transitions = [
+            *state.recent_transitions[-19:],
+            Transition(
+                seq=state.transition_count, at="t", kind="tool_call", source="", target="ok", data={"v": value()}
+            ),
+        ]
+        data = redact(state.to_dict())
+        expected = f"---\n{dump_front_matter(data)}---\n{s._template.render(state=data)}"
+        assert s.render(state) == expected, f"round {round_}"
+
+
+def test_a_batch_store_writes_without_mirror_and_leaves_no_temporary_file_once_closed(
+    tmp_path: Path, project: Path
+) -> None:
+    s = RunStore(
+        tmp_path / "ws",
+        "run-20260101-000000-abcdef",
+        Project.load(project).state_template,
+        durable=False,
+        mirror=False,
+    )
+    state = sample_state()
+    for t in state.recent_transitions:
+        s.record(state, t)
+        assert load_state(s.state_path) == state
+    s.close()
+    assert s.journal() == state.recent_transitions
+    assert sorted(p.name for p in s.run_dir.iterdir()) == ["execution_state.md", "journal.jsonl"]
+    assert not s.mirror_path.exists()

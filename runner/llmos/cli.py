@@ -174,7 +174,9 @@ main.add_command(run_command)
 
 def _register_dataset_commands() -> None:
     from llmos._cli_dataset import dataset_group, export_command
+    from llmos._cli_simulate import simulate_command
 
+    main.add_command(simulate_command)
     main.add_command(export_command)
     main.add_command(dataset_group)
 

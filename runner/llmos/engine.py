@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -58,6 +58,9 @@ from llmos.providers.base import AgentRequest, ToolCall, ToolResult, render_prom
 from llmos.scenario import Scenario, Step
 from llmos.state import RunState, RunStore, StepState, Transition, new_execution_id, utc_now
 from llmos.templating import render_value
+
+if TYPE_CHECKING:
+    from llmos.memory import MemoryEntry
 
 __all__ = ["RunResult", "resolve_inputs", "run_scenario"]
 
@@ -193,7 +196,19 @@ def resolve_inputs(scenario: Scenario, given: dict[str, Any], *, root: Path, cwd
 
 
 class _Run:
-    """One run in progress: state, store and the live outputs of finished steps."""
+    """One run in progress: state, store and the live outputs of finished steps.
+
+    The keyword arguments after ``replay_from`` are for runs inside a simulation batch
+    (:mod:`llmos.simulate`); their defaults are what :func:`run_scenario` does:
+
+    Args:
+        trace_path: The file the trace line is appended to (default ``workspace/datasets/traces.jsonl``).
+        remember: Stores the run's SmartMemory experience (default: appended to the project's
+            ``system/SmartMemory.md``).
+        rng: The random source of retry jitter (default: a fresh unseeded one).
+        durable: ``False`` skips the fsyncs of the run's files (see :class:`~llmos.state.RunStore`).
+        mirror: ``False`` leaves ``workspace/execution_state.md`` alone.
+    """
 
     def __init__(
         self,
@@ -206,9 +221,17 @@ class _Run:
         progress: Progress | None,
         budget_usd: float | None = None,
         replay_from: list[Path] | None = None,
+        trace_path: Path | None = None,
+        remember: Callable[[MemoryEntry], None] | None = None,
+        rng: random.Random | None = None,
+        durable: bool = True,
+        mirror: bool = True,
     ) -> None:
         self.project = project
         self.replay_from = replay_from if replay_from is not None else [workspace / "datasets" / "traces.jsonl"]
+        self.trace_file = trace_path or workspace / "datasets" / "traces.jsonl"
+        self.remember = remember
+        self.rng = rng or random.Random()  # retry jitter; a simulation batch seeds it per run
         self.budget_override = budget_usd
         self.budget_stop: BudgetExceeded | None = None
         self.partial: list[Any] = []  # results of the for_each step in progress
@@ -224,8 +247,8 @@ class _Run:
         self.requested_provider = provider_name if isinstance(provider_name, str) else provider_name.name
         self.script = script
         self.progress = progress or (lambda _msg: None)
-        execution_id = new_execution_id()
-        self.store = RunStore(workspace, execution_id, project.state_template)
+        execution_id = _claim_execution_id(workspace)
+        self.store = RunStore(workspace, execution_id, project.state_template, durable=durable, mirror=mirror)
         now = utc_now()
         self.state = RunState(
             execution_id=execution_id,
@@ -485,7 +508,7 @@ class _Run:
                     if exc is raised:
                         raise
                     raise exc from raised
-                wait = component.retry.backoff_s * (2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+                wait = component.retry.backoff_s * (2 ** (attempt - 1)) * self.rng.uniform(0.8, 1.2)
                 self.progress(f"step {step.id}: attempt {attempt} failed ({exc}); retrying in {wait:.1f} s")
                 time.sleep(wait)
                 continue
@@ -715,7 +738,10 @@ class _Run:
             lessons=lessons_from(state.steps, outcome, state.duration_s, state.cost_usd),
         )
         try:
-            append_entry(self.project.memory_path, entry)
+            if self.remember is not None:
+                self.remember(entry)
+            else:
+                append_entry(self.project.memory_path, entry)
         except OSError as exc:
             self.progress(f"could not update SmartMemory.md: {exc}")
             self.advance("EXPORT_TRACE", detail=f"memory not updated: {exc}")
@@ -730,11 +756,9 @@ class _Run:
 
         quality = run_metrics(self.state.steps, self.summaries, self.schema_ok)
         record = build_trace(self.state, self.store.journal(), self.store.run_dir, quality)
-        self.trace_path = self.workspace / "datasets" / "traces.jsonl"
+        self.trace_path = self.trace_file
         append_trace(self.trace_path, record)
-        from llmos._atomic import atomic_write_text
-
-        atomic_write_text(self.store.run_dir / "trace.json", json.dumps(record, ensure_ascii=False, indent=2))
+        self.store.write(self.store.run_dir / "trace.json", json.dumps(record, ensure_ascii=False, indent=2))
 
     def fail_early(self, exc: LLMOSError) -> None:
         if self.state.phase not in {"INITIALIZE", "PLAN"}:
@@ -892,6 +916,19 @@ class _StepHooks:
         )
 
 
+def _claim_execution_id(workspace: Path) -> str:
+    """A new execution id whose run folder this call creates, so two runs started in the same
+    second (a simulation batch starts many) never share one."""
+    (workspace / "runs").mkdir(parents=True, exist_ok=True)
+    while True:
+        execution_id = new_execution_id()
+        try:
+            (workspace / "runs" / execution_id).mkdir()
+        except FileExistsError:
+            continue
+        return execution_id
+
+
 def _tool_alias(name: str) -> str:
     """Claude Code 2.x calls the subagent tool ``Agent``; documents may name it ``Task``."""
     return "Task" if name == "Agent" else name
@@ -933,13 +970,14 @@ def run_scenario(
     progress: Progress | None = None,
     budget_usd: float | None = None,
     replay_from: list[str | Path] | None = None,
+    project: Project | None = None,
 ) -> RunResult:
     """Run a scenario to the end.
 
     Args:
         scenario: The scenario file.
         root: The project root; default: the nearest folder above the scenario (or the current
-            folder) holding ``system/SystemAgent.md``.
+            folder) holding ``system/SystemAgent.md``. Ignored when ``project`` is given.
         inputs: Scenario input values (strings are coerced to the declared types).
         mode: ``execution`` (real tools) or ``simulation`` (tools never touch the world).
         provider: ``auto``, ``local``, ``scripted`` or ``claude``, or a :class:`~llmos.providers.Provider`
@@ -951,6 +989,8 @@ def run_scenario(
             When it is spent, before or during a step, the run pauses (status ``paused``).
         replay_from: Trace files whose recorded real tool outputs simulation mode replays
             (default: the workspace's ``datasets/traces.jsonl``).
+        project: An already loaded project to run in, so that many runs load it once (a
+            simulation batch); default: loaded from ``root``.
 
     Returns:
         The :class:`RunResult`; a failed run is a result with ``status == "failed"``, not an
@@ -966,14 +1006,15 @@ def run_scenario(
     if budget_usd is not None and budget_usd < 0:
         raise ValueError(f"budget_usd must be 0 or more, not {budget_usd}")
     scenario_path = Path(scenario).resolve()
-    root_path = Path(root).resolve() if root else (find_root(scenario_path.parent) or find_root(Path.cwd()))
-    if root_path is None:
-        raise DocumentError(
-            "no project root (a folder with system/SystemAgent.md) above the scenario or the "
-            "current folder; pass --root",
-            path=scenario_path,
-        )
-    project = Project.load(root_path)
+    if project is None:
+        root_path = Path(root).resolve() if root else (find_root(scenario_path.parent) or find_root(Path.cwd()))
+        if root_path is None:
+            raise DocumentError(
+                "no project root (a folder with system/SystemAgent.md) above the scenario or the "
+                "current folder; pass --root",
+                path=scenario_path,
+            )
+        project = Project.load(root_path)
     ws = Path(workspace).resolve() if workspace else project.root / "workspace"
     run = _Run(
         project,
@@ -985,8 +1026,21 @@ def run_scenario(
         budget_usd=budget_usd,
         replay_from=[Path(p) for p in replay_from] if replay_from is not None else None,
     )
+    return _drive(run, scenario_path, dict(inputs or {}))
+
+
+def _drive(run: _Run, scenario_path: Path, inputs: dict[str, Any]) -> RunResult:
+    """Take a fresh :class:`_Run` through every phase (``run_scenario``, and ``llmos.simulate`` for
+    runs it sets up itself)."""
     try:
-        run.initialize(scenario_path, dict(inputs or {}))
+        return _phases(run, scenario_path, inputs)
+    finally:
+        run.store.close()
+
+
+def _phases(run: _Run, scenario_path: Path, inputs: dict[str, Any]) -> RunResult:
+    try:
+        run.initialize(scenario_path, inputs)
         run.advance("PLAN", detail=f"goal: {run.state.goal}")
         run.plan()
         run.advance("EXECUTE", detail=f"{len(run.state.steps)} steps planned")

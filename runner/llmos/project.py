@@ -68,6 +68,10 @@ class Project:
     state_template: str
     trace_schema: dict[str, list[str]]
     problems: list[DocumentError] = field(default_factory=list)
+    # Checked scenarios by file, with the (mtime_ns, size) they were read at: see load_scenario.
+    _scenarios: dict[Path, tuple[tuple[int, int], Scenario]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def memory_path(self) -> Path:
@@ -223,9 +227,28 @@ class Project:
     def load_scenario(self, path: str | Path) -> Scenario:
         """Load a scenario and check it against this project.
 
+        A project that runs many times (a simulation batch) reads and checks each scenario file
+        once: the checked scenario is kept and given again while the file's modification time and
+        size stay the same.
+
         Raises:
             DocumentError: Every problem, with file and line.
         """
+        file = Path(path)
+        try:
+            info = file.stat()
+            stamp = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = None
+        cached = self._scenarios.get(file)
+        if cached is not None and stamp is not None and cached[0] == stamp:
+            return cached[1]
+        scenario = self._load_scenario(file)
+        if stamp is not None:
+            self._scenarios[file] = (stamp, scenario)
+        return scenario
+
+    def _load_scenario(self, path: Path) -> Scenario:
         scenario = parse_scenario(load_document(path))
         problems = self.check_scenario(scenario)
         used = {s.component for s in scenario.steps}

@@ -12,6 +12,7 @@ the expression's native value (a list stays a list); any other string renders to
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,6 +97,18 @@ def _check_defined(value: Any) -> None:
             _check_defined(item)
 
 
+# Compiled once per source and process: a step's templates are the same in every run (and every
+# item of a for_each step), and compiling costs far more than rendering.
+@functools.lru_cache(maxsize=512)
+def _expression(source: str) -> Any:
+    return _ENV.compile_expression(source, undefined_to_none=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _template(source: str) -> jinja2.Template:
+    return _ENV.from_string(source)
+
+
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     """Render a template value recursively.
 
@@ -116,10 +129,10 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
             return value
         single = _SINGLE_EXPRESSION.match(value)
         if single and "}}" not in single.group("expr") and "{%" not in value:
-            result = _ENV.compile_expression(single.group("expr").strip(), undefined_to_none=False)(**context)
+            result = _expression(single.group("expr").strip())(**context)
             _check_defined(result)
             return result
-        return _ENV.from_string(value).render(**context)
+        return _template(value).render(**context)
     if isinstance(value, list):
         return [render_value(item, context) for item in value]
     if isinstance(value, dict):

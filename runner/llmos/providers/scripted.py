@@ -29,6 +29,7 @@ words of a model.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from pathlib import Path
@@ -48,6 +49,9 @@ from llmos.providers.base import (
 )
 
 __all__ = ["ScriptedProvider", "placeholder"]
+
+# Parsed scripts by (resolved path, mtime_ns, size): see ScriptedProvider._load_cached.
+_SCRIPTS: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
 
 
 def placeholder(schema: dict[str, Any], name: str = "value") -> Any:
@@ -103,7 +107,24 @@ class ScriptedProvider(Provider):
         #: Every request answered, in order (tests assert on the prompts an agent received).
         self.requests: list[AgentRequest] = []
         if self.script is not None:
-            self._answers = self._load(self.script)
+            self._answers = self._load_cached(self.script)
+
+    @classmethod
+    def _load_cached(cls, path: Path) -> list[dict[str, Any]]:
+        """:meth:`_load`, parsed once per process while the file stays the same (a simulation batch
+        makes one provider per run); each provider gets its own copy of the answers."""
+        try:
+            info = path.stat()
+            key = (str(path.resolve()), info.st_mtime_ns, info.st_size)
+        except OSError:
+            return cls._load(path)  # the error message comes from _load
+        answers = _SCRIPTS.get(key)
+        if answers is None:
+            answers = cls._load(path)
+            if len(_SCRIPTS) >= 16:
+                _SCRIPTS.clear()
+            _SCRIPTS[key] = answers
+        return copy.deepcopy(answers)
 
     @staticmethod
     def _load(path: Path) -> list[dict[str, Any]]:
