@@ -22,6 +22,8 @@ import frontmatter
 import yaml
 
 from llmos._markdown import CodeBlock, Section, Table, parse_sections
+from llmos._yaml_lines import Key
+from llmos._yaml_lines import key_lines as _key_lines
 from llmos.exceptions import DocumentError, join_errors
 
 __all__ = [
@@ -66,8 +68,6 @@ FIELD_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "obj
 
 _JSON_TYPES = {"path": "string", "url": "string"}
 
-Key = tuple[str | int, ...]
-
 
 @dataclass(kw_only=True)
 class Document:
@@ -107,19 +107,6 @@ class Document:
         """The first section whose title equals ``title`` (case-insensitive), or ``None``."""
         wanted = title.strip().lower()
         return next((s for s in self.sections if s.title.lower() == wanted), None)
-
-
-def _key_lines(node: yaml.Node, prefix: Key, out: dict[Key, int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key: Key = (*prefix, str(key_node.value))
-            out[key] = key_node.start_mark.line + 1
-            _key_lines(value_node, key, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            key = (*prefix, index)
-            out[key] = item.start_mark.line + 1
-            _key_lines(item, key, out)
 
 
 def parse_document(text: str, *, path: str | Path | None = None) -> Document:

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from llmos._yaml_lines import Key, key_lines
 from llmos.exceptions import DocumentError
 from llmos.providers.claude import SCRIPTED_MESSAGE_ID_PREFIX
 
@@ -60,8 +61,6 @@ _TOOL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 #: How often the serving loop checks for stop() (the stdlib default, 0.5 s, makes every stop slow).
 _POLL_S = 0.05
-
-Key = tuple[str | int, ...]
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,22 +189,8 @@ def _read_script(path: Path) -> tuple[Any, dict[Key, int]]:
         except yaml.YAMLError as exc:
             raise DocumentError(f"malformed YAML: {exc}", path=path) from None
     if root is not None:
-        _key_lines(root, (), lines)
+        key_lines(root, (), lines)
     return data, lines
-
-
-def _key_lines(node: yaml.Node, prefix: Key, out: dict[Key, int]) -> None:
-    """Map every key and list item under ``node`` to its 1-based line."""
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key: Key = (*prefix, str(key_node.value))
-            out[key] = key_node.start_mark.line + 1
-            _key_lines(value_node, key, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            key = (*prefix, index)
-            out[key] = item.start_mark.line + 1
-            _key_lines(item, key, out)
 
 
 def _is_int(value: Any) -> bool:
