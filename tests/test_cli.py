@@ -114,7 +114,7 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "HEAVY []"
-    assert "Usage: llmos-run [OPTIONS] SCENARIO" in out
+    assert "Usage: llmos-run [OPTIONS] [SCENARIO]" in out
 
 
 def test_serve_script_serves_the_messages_api_until_stopped(tmp_path: Path) -> None:

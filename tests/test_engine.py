@@ -10,7 +10,7 @@ import pytest
 from conftest import Server, closed_port, reply
 from llmos.engine import run_scenario
 from llmos.memory import load_entries
-from llmos.state import load_state
+from llmos.state import RECENT_TRANSITIONS, load_state
 
 RESEARCH = "scenarios/RealWorld_Research_Task.md"
 
@@ -113,7 +113,12 @@ def test_every_transition_is_in_the_journal_and_the_state_keeps_the_recent_ones(
     journal = [json.loads(line) for line in (result.run_dir / "journal.jsonl").read_text().splitlines()]
     state = load_state(result.state_path)
     assert [t["seq"] for t in journal] == list(range(1, state.transition_count + 1))
-    assert [t.seq for t in state.recent_transitions] == [t["seq"] for t in journal][-20:]
+    assert [t.seq for t in state.recent_transitions] == [t["seq"] for t in journal][-RECENT_TRANSITIONS:]
+    # The state file lists them without their data; the journal has them whole.
+    assert [t.to_dict() for t in state.recent_transitions] == [
+        {k: v for k, v in t.items() if k in {"seq", "at", "kind", "source", "target", "step", "detail"}}
+        for t in journal[-RECENT_TRANSITIONS:]
+    ]
 
 
 def failed_state(result) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
@@ -282,9 +287,10 @@ def test_a_step_needing_approval_pauses_the_run_before_it_runs(project: Path) ->
     )
     result = run_scenario(path, provider="scripted")
     assert (result.status, result.exit_code, result.phase) == ("paused", 3, "PAUSED")
-    assert "needs approval" in (result.error or "")
+    assert "waits for a person: the step requires a person's approval" in (result.error or "")
     state = load_state(result.state_path)
     assert [(s.id, s.status) for s in state.steps] == [("a", "pending")]
+    assert state.pending is not None and (state.pending["step"], state.pending["kind"]) == ("a", "approval")
     assert not (project / "workspace" / "approved.txt").exists()
 
 

@@ -103,7 +103,12 @@ def test_simulation_never_fetches_the_page_nor_writes_a_file(project: Path, serv
         ]
     # The two Write steps wrote nothing: each run folder holds the run's own records only.
     for run_dir in (out / "workspace" / "runs").iterdir():
-        assert sorted(p.name for p in run_dir.iterdir()) == ["execution_state.md", "journal.jsonl", "trace.json"]
+        assert sorted(p.name for p in run_dir.iterdir()) == [
+            "execution_state.md",
+            "journal.jsonl",
+            "plan.json",
+            "trace.json",
+        ]
     assert not list(project.glob("workspace/runs/*/*.md"))
 
 

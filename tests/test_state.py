@@ -13,7 +13,7 @@ from llmos.state import RunState, RunStore, StepState, Transition, load_state
 
 
 def sample_state() -> RunState:
-    return RunState(
+    state = RunState(
         execution_id="run-20260101-000000-abcdef",
         scenario="S",
         scenario_path="/p/scenarios/S.md",
@@ -61,6 +61,8 @@ def sample_state() -> RunState:
         error=None,
         outputs=["/p/workspace/x.md"],
     )
+    state.count_steps()
+    return state
 
 
 def store(tmp_path: Path, project: Path) -> RunStore:
@@ -113,7 +115,7 @@ def test_secrets_never_reach_the_state_file(tmp_path: Path, project: Path) -> No
 def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "execution_state.md"
     path.write_text("---\nschema_version: 99\nexecution_id: x\n---\n")
-    with pytest.raises(StateError, match="unknown state schema_version 99; this runner reads version 1"):
+    with pytest.raises(StateError, match="unknown state schema_version 99; this runner reads version 2"):
         load_state(path)
 
 
@@ -134,13 +136,15 @@ def test_artifact_names_cannot_leave_the_artifacts_folder_and_are_redacted(tmp_p
     assert not list(tmp_path.glob("escaped*"))
 
 
-def test_the_state_file_rendered_piece_by_piece_equals_a_whole_dump(tmp_path: Path, project: Path) -> None:
-    """RunStore.render reuses the YAML of unchanged steps and transitions; the text must be what
-    dumping the whole state gives, whatever the values (block scalars kept open by `|+` included)."""
+def test_the_front_matter_reads_back_as_the_state_whatever_the_values(tmp_path: Path, project: Path) -> None:
+    """RunStore.render writes the front matter as flow-style YAML (adjusted JSON) and reuses the
+    text of unchanged steps and transitions; any YAML reader must get the state back, whatever the
+    values: line breaks, YAML's own syntax, exponents, infinities, characters YAML cannot hold raw."""
     import random
 
+    import yaml
+
     from llmos._redact import redact
-    from llmos.state import dump_front_matter
 
     rng = random.Random(5)
     strings = [
@@ -151,19 +155,25 @@ def test_the_state_file_rendered_piece_by_piece_equals_a_whole_dump(tmp_path: Pa
         "trailing space \nnext",
         "tab\there\n",
         "x" * 130 + " folded words " * 12,
-        "é ü 漢字\n\n\n",
+        "é ü 漢字 😀\n\n\n",
         "'quoted': yes",
+        '"double" and \\ backslash',
         "2026-01-01T00:00:00.000Z",
         "",
+        "yes",
+        "~",
+        "- not a list",
+        "\x85 next line, \u2028 line separator, \x7f delete, \ufeff bom",
         "token=sk-ant-abcdefghijklmnopqrstuvwxyz0123\n",
     ]
-    values: list[Any] = [*strings, 0, 1.5, 1e-7, float("inf"), True, None, [], {}, ("a", "b\n\n")]
+    values: list[Any] = [*strings, 0, 1.5, 1e-7, 1e22, -2.5e-300, float("inf"), float("-inf"), True, None, [], {}]
 
     def value(depth: int = 0) -> Any:
         kind = rng.random()
         if depth < 2 and kind < 0.2:
             return {
-                rng.choice(["k", "multi\nline key", "n"]) + str(i): value(depth + 1) for i in range(rng.randint(0, 3))
+                rng.choice(["k", "multi\nline key", "n: x"]) + str(i): value(depth + 1)
+                for i in range(rng.randint(0, 3))
             }
         if depth < 2 and kind < 0.3:
             return [value(depth + 1) for _ in range(rng.randint(0, 3))]
@@ -173,7 +183,7 @@ def test_the_state_file_rendered_piece_by_piece_equals_a_whole_dump(tmp_path: Pa
     state = sample_state()
     for round_ in range(150):
         step = rng.choice(state.steps)
-        setattr(step, rng.choice(["status", "error", "note", "tool"]), rng.choice(strings))
+        setattr(step, rng.choice(["error", "note", "tool"]), rng.choice(strings))
         step.outputs = {"content": value(), "n": value()} if rng.random() < 0.5 else step.outputs
         step.attempts += 1
         state.inputs[rng.choice(["url", "n", "extra"])] = value()
@@ -182,14 +192,30 @@ def test_the_state_file_rendered_piece_by_piece_equals_a_whole_dump(tmp_path: Pa
         state.outputs = rng.choice([[], [rng.choice(strings)]])
         state.transition_count += 1
         state.recent_transitions = [
-            *state.recent_transitions[-19:],
-            Transition(
-                seq=state.transition_count, at="t", kind="tool_call", source="", target="ok", data={"v": value()}
-            ),
+            *state.recent_transitions[-9:],
+            Transition(seq=state.transition_count, at="t", kind="tool_call", source="", target="ok", detail=value()),
         ]
-        data = redact(state.to_dict())
-        expected = f"---\n{dump_front_matter(data)}---\n{s._template.render(state=data)}"
-        assert s.render(state) == expected, f"round {round_}"
+        text = s.render(state)
+        front = text.split("\n---\n", 1)[0].removeprefix("---\n")
+        assert yaml.safe_load(front) == redact(state.to_dict()), f"round {round_}"
+        assert yaml.load(front, Loader=yaml.SafeLoader) == yaml.load(front, Loader=yaml.CSafeLoader)
+
+
+def test_a_long_run_s_state_file_holds_a_window_of_its_steps(tmp_path: Path, project: Path) -> None:
+    from llmos.state import STEP_WINDOW
+
+    s = store(tmp_path, project)
+    state = RunState(execution_id="run-20260101-000000-abcdef", plan_file="plan.json")
+    state.steps = [
+        StepState(id=f"s{i}", component="C", status="completed" if i < 500 else "pending") for i in range(1000)
+    ]
+    state.count_steps()
+    state.cursor = 500
+    s.record(state, Transition(seq=1, at="t", kind="phase", source="", target="EXECUTE"))
+    loaded = load_state(s.state_path)
+    assert [st.id for st in loaded.steps] == [f"s{i}" for i in range(500 - STEP_WINDOW // 2, 500 + STEP_WINDOW // 2)]
+    assert loaded.step_counts == {"completed": 500, "pending": 500}
+    assert s.state_path.stat().st_size < 10_000
 
 
 def test_a_batch_store_writes_without_mirror_and_leaves_no_temporary_file_once_closed(

@@ -44,8 +44,107 @@ def _print_errors(errors: list[DocumentError]) -> None:
         click.echo(f"error: {error}", err=True)
 
 
+def _ask_in_terminal(request: Any) -> Any:
+    """The approver when stdin is a terminal: shows the question and asks in place (on stderr)."""
+    from llmos.approval import Decision
+
+    click.echo("", err=True)
+    click.secho(f"step {request.step} ({request.component}) needs your answer: {request.reason}", err=True, bold=True)
+    for key, value in request.inputs.items():
+        shown = str(value) if len(str(value)) <= 200 else str(value)[:200] + "..."
+        click.echo(f"  {key}: {shown}", err=True)
+    choice = click.prompt(
+        "approve, reject or skip?",
+        type=click.Choice(["approve", "reject", "skip", "a", "r", "s"]),
+        err=True,
+        show_choices=True,
+    )
+    action = {"a": "approve", "r": "reject", "s": "skip"}.get(choice, choice)
+    reason = click.prompt("reason (optional)", default="", show_default=False, err=True)
+    return Decision(action=action, reason=reason, by="person")
+
+
+def _approver(yes: bool) -> Any:
+    """``--yes`` approves everything; a terminal on stdin is asked; otherwise nobody answers (the run pauses)."""
+    if yes:
+        from llmos.approval import approve_all
+
+        return approve_all
+    if sys.stdin.isatty():
+        return _ask_in_terminal
+    return None
+
+
+def _finish_run(call: Any, *, as_json: bool) -> None:
+    """Run ``call()`` (a run, a resume or an answer), print its summary and exit with its code."""
+    console = _stderr_console()
+    try:
+        result = call(lambda line: console.print(f"[dim]·[/dim] {line}"))
+    except DocumentErrors as exc:
+        _print_errors(exc.errors)
+        sys.exit(EXIT_USAGE)
+    except DocumentError as exc:
+        _print_errors([exc])
+        sys.exit(EXIT_USAGE)
+    except LLMOSError as exc:
+        from llmos.exceptions import StateError
+
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE if isinstance(exc, StateError) else EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        _print_summary(console, result)
+    if result.error:
+        for line in str(result.error).splitlines():
+            click.echo(f"{'paused' if result.status == 'paused' else 'error'}: {line}", err=True)
+    sys.exit(result.exit_code)
+
+
+_workspace_option = click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where runs, outputs and traces go (default: ROOT/workspace).",
+)
+_root_option = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project root (default: the nearest folder with system/SystemAgent.md).",
+)
+_script_option = click.option(
+    "--script",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Answers for the scripted provider (YAML or JSON).",
+)
+_provider_option = click.option(
+    "--provider",
+    type=click.Choice(["auto", "local", "scripted", "claude"]),
+    default=None,
+    help="Who answers agent steps (default: auto; a resumed run keeps its own).",
+)
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
+_yes_option = click.option(
+    "--yes", "-y", is_flag=True, help="Approve every question the run asks (no pauses for people)."
+)
+_confirm_option = click.option(
+    "--confirm",
+    type=click.Choice(["none", "side-effects"]),
+    default=None,
+    help="side-effects: ask a person before every step whose component has side effects.",
+)
+
+
 @click.command("run", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--resume",
+    "resume",
+    is_flag=False,
+    flag_value="latest",
+    default=None,
+    metavar="[EXECUTION_ID]",
+    help="Continue a paused or interrupted run (the latest when no id is given) instead of starting one.",
+)
 @click.option(
     "--mode",
     type=click.Choice(["execution", "simulation"]),
@@ -54,28 +153,10 @@ def _print_errors(errors: list[DocumentError]) -> None:
     help="execution runs tools for real; simulation never touches the world.",
 )
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A scenario input (repeatable).")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Project root (default: the nearest folder with system/SystemAgent.md).",
-)
-@click.option(
-    "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where runs, outputs and traces go (default: ROOT/workspace).",
-)
-@click.option(
-    "--provider",
-    type=click.Choice(["auto", "local", "scripted", "claude"]),
-    default="auto",
-    show_default=True,
-    help="Who answers agent steps.",
-)
-@click.option(
-    "--script",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Answers for the scripted provider (YAML or JSON).",
-)
+@_root_option
+@_workspace_option
+@_provider_option
+@_script_option
 @click.option(
     "--budget",
     "budget_usd",
@@ -83,56 +164,129 @@ def _print_errors(errors: list[DocumentError]) -> None:
     metavar="USD",
     help="Cap the run's cost in US dollars (instead of the scenario's budget_usd); the run pauses when it is spent.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
+@_yes_option
+@_confirm_option
+@_json_option
 def run_command(
-    scenario: Path,
+    scenario: Path | None,
+    resume: str | None,
     mode: str,
     sets: tuple[str, ...],
     root: Path | None,
     workspace: Path | None,
-    provider: str,
+    provider: str | None,
     script: Path | None,
     budget_usd: float | None,
+    yes: bool,
+    confirm: str | None,
     as_json: bool,
 ) -> None:
-    """Run SCENARIO (a scenarios/*.md document) as a persisted state machine.
+    """Run SCENARIO (a scenarios/*.md document) as a persisted state machine, or continue a run
+    with --resume.
+
+    A step with `approval: required` (or with side effects, under --confirm side-effects) asks in
+    place when stdin is a terminal; otherwise the run pauses until `llmos approve`, `llmos reject`
+    or `llmos skip` answers. --yes approves everything.
 
     Progress goes to stderr; the summary names the execution id, status, steps, cost, time and
     output paths. Exit codes: 0 completed, 1 failed, 2 usage or document error, 3 paused.
     """
+    approver = _approver(yes)
+    if resume is not None:
+        if scenario is not None or sets or mode != "execution":
+            raise click.UsageError("--resume continues a run as it was planned: give no SCENARIO, --set or --mode")
+        from llmos.engine import resume_run
+
+        execution_id = None if resume == "latest" else resume
+        _finish_run(
+            lambda progress: resume_run(
+                execution_id,
+                workspace=workspace,
+                root=root,
+                provider=provider,
+                script=script,
+                progress=progress,
+                budget_usd=budget_usd,
+                approver=approver,
+                confirm=confirm,
+            ),
+            as_json=as_json,
+        )
+    if scenario is None:
+        raise click.UsageError("give a SCENARIO to run, or --resume [EXECUTION_ID]")
     from llmos.engine import run_scenario
 
-    console = _stderr_console()
     given = _parse_sets(sets)
-    try:
-        result = run_scenario(
+    _finish_run(
+        lambda progress: run_scenario(
             scenario,
             root=root,
             inputs=given,
             mode=mode,
-            provider=provider,
+            provider=provider or "auto",
             script=script,
             workspace=workspace,
-            progress=lambda line: console.print(f"[dim]·[/dim] {line}"),
+            progress=progress,
             budget_usd=budget_usd,
+            approver=approver,
+            confirm=confirm or "none",
+        ),
+        as_json=as_json,
+    )
+
+
+def _answer_command(action: str) -> click.Command:
+    """``llmos approve``, ``llmos reject`` and ``llmos skip``: answer a paused run's question and go on."""
+    helps = {
+        "approve": "Approve the step the run EXECUTION_ID waits on, and continue the run.",
+        "reject": "Reject the step the run EXECUTION_ID waits on: the run stops (failed); the reason is "
+        "recorded as human feedback.",
+        "skip": "Skip the step the run EXECUTION_ID waits on, and continue the run without it.",
+    }
+
+    reason_option = (
+        click.option("--reason", required=True, help="Why (recorded in the trace as human feedback); required.")
+        if action == "reject"
+        else click.option("--reason", default="", help="Why (recorded in the trace as human feedback).")
+    )
+
+    @click.command(action, help=helps[action] + " Exit codes as llmos-run.")
+    @click.argument("execution_id", required=False)
+    @reason_option
+    @_root_option
+    @_workspace_option
+    @_provider_option
+    @_script_option
+    @_yes_option
+    @_json_option
+    def command(
+        execution_id: str | None,
+        reason: str | None,
+        root: Path | None,
+        workspace: Path | None,
+        provider: str | None,
+        script: Path | None,
+        yes: bool,
+        as_json: bool,
+    ) -> None:
+        from llmos.approval import Decision
+        from llmos.engine import resume_run
+
+        _finish_run(
+            lambda progress: resume_run(
+                execution_id,
+                workspace=workspace,
+                root=root,
+                provider=provider,
+                script=script,
+                progress=progress,
+                approver=_approver(yes),
+                decision=Decision(action=action, reason=reason or "", by="person"),
+            ),
+            as_json=as_json,
         )
-    except DocumentErrors as exc:
-        _print_errors(exc.errors)
-        sys.exit(EXIT_USAGE)
-    except DocumentError as exc:
-        _print_errors([exc])
-        sys.exit(EXIT_USAGE)
-    except LLMOSError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-    else:
-        _print_summary(console, result)
-    if result.error:
-        for line in str(result.error).splitlines():
-            click.echo(f"error: {line}", err=True)
-    sys.exit(result.exit_code)
+
+    return command
 
 
 def _print_summary(console: Any, result: Any) -> None:
@@ -170,6 +324,8 @@ def main() -> None:
 
 
 main.add_command(run_command)
+for _action in ("approve", "reject", "skip"):
+    main.add_command(_answer_command(_action))
 
 
 def _register_dataset_commands() -> None:

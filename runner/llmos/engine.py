@@ -4,6 +4,7 @@ Phases come from SystemAgent.md's ``## State Machine`` table and every phase cha
 against it::
 
     INITIALIZE -> PLAN -> EXECUTE -> UPDATE_MEMORY -> EXPORT_TRACE -> COMPLETED | FAILED
+                           EXECUTE <-> AWAIT_APPROVAL -> PAUSED -> AWAIT_APPROVAL | EXECUTE
 
 * INITIALIZE loads the scenario, checks it against the library and resolves the inputs.
 * PLAN turns the scenario's steps into the run's plan (planning from a goal alone comes later).
@@ -13,11 +14,16 @@ against it::
   makes inside its step (run by Claude Code, or by the runner's agent loop for other providers)
   passes the same security policy first and is recorded as a ``tool_call`` transition.
   When the run's budget is spent, before a step or during one, the run pauses (exit code 3).
+  Before a step that needs a person (``approval: required``, ``--confirm side-effects``, or a
+  step caught mid-way by a crash whose component is not idempotent) the run asks its approver
+  and pauses when nobody answers (see :mod:`llmos.approval`).
 * UPDATE_MEMORY appends an experience to ``system/SmartMemory.md``.
 * EXPORT_TRACE appends the run's trace to ``workspace/datasets/traces.jsonl``.
 
-Every transition (phase change, step status change, finished call) is appended to the run's
-journal and the state file is rewritten atomically (see :mod:`llmos.state`).
+Every transition (phase change, step status change, finished call, decision) is appended to
+the run's journal (fsynced) and the state file is rewritten atomically (see :mod:`llmos.state`).
+:func:`resume_run` rebuilds a paused or interrupted run from its journal and goes on: a finished
+step never runs again. A run holds the workspace's lock (:mod:`llmos.lock`) from start to end.
 
 In SIMULATION mode tool steps never touch the world: each output comes from the component's
 ``## Examples`` (``source: example``) or is imagined by the provider from the component document
@@ -39,6 +45,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from llmos.agent_loop import run_agent
+from llmos.approval import ApprovalRequest, Approver, Decision
 from llmos.documents import Component, FieldSpec
 from llmos.exceptions import (
     BudgetExceeded,
@@ -48,6 +55,7 @@ from llmos.exceptions import (
     PolicyError,
     ProviderError,
     RunError,
+    StateError,
     TemplateError,
     ToolError,
 )
@@ -56,15 +64,30 @@ from llmos.project import Project, find_root
 from llmos.providers import Provider, choose_provider, create_provider
 from llmos.providers.base import AgentRequest, ToolCall, ToolResult, render_prompt
 from llmos.scenario import Scenario, Step
-from llmos.state import RunState, RunStore, StepState, Transition, new_execution_id, utc_now
+from llmos.state import (
+    FINISHED_STEP_STATUSES,
+    RECENT_TRANSITIONS,
+    RunState,
+    RunStore,
+    StepState,
+    Transition,
+    new_execution_id,
+    recover_state,
+    utc_now,
+)
 from llmos.templating import render_value
 
 if TYPE_CHECKING:
     from llmos.memory import MemoryEntry
 
-__all__ = ["RunResult", "resolve_inputs", "run_scenario"]
+__all__ = ["CONFIRM_CHOICES", "RunResult", "find_run", "resolve_inputs", "resume_run", "run_scenario"]
 
 MODES = ("execution", "simulation")
+#: Claude Code tools that change nothing: a step calling one has no side effects, whatever its
+#: component (which may map onto writing tools too) declares.
+READ_ONLY_TOOLS = frozenset({"Read", "Grep", "Glob", "WebFetch", "WebSearch"})
+#: What ``--confirm`` may ask a person about before it runs: nothing, or steps with side effects.
+CONFIRM_CHOICES = ("none", "side-effects")
 
 Progress = Callable[[str], None]
 
@@ -208,6 +231,9 @@ class _Run:
         rng: The random source of retry jitter (default: a fresh unseeded one).
         durable: ``False`` skips the fsyncs of the run's files (see :class:`~llmos.state.RunStore`).
         mirror: ``False`` leaves ``workspace/execution_state.md`` alone.
+        approver: Answers the questions the run asks a person (default: nobody; the run pauses).
+        confirm: ``side-effects`` asks before every step whose component has side effects.
+        state: The state of a run to continue (:func:`resume_run`) instead of a new run.
     """
 
     def __init__(
@@ -226,8 +252,16 @@ class _Run:
         rng: random.Random | None = None,
         durable: bool = True,
         mirror: bool = True,
+        approver: Approver | None = None,
+        confirm: str = "none",
+        state: RunState | None = None,
     ) -> None:
         self.project = project
+        self.approver = approver
+        self.confirm = confirm
+        self.approved: set[str] = set()  # steps a person approved in this process
+        self.resumed = state is not None
+        self.steps: list[Step] = []  # the plan
         self.replay_from = replay_from if replay_from is not None else [workspace / "datasets" / "traces.jsonl"]
         self.trace_file = trace_path or workspace / "datasets" / "traces.jsonl"
         self.remember = remember
@@ -247,19 +281,25 @@ class _Run:
         self.requested_provider = provider_name if isinstance(provider_name, str) else provider_name.name
         self.script = script
         self.progress = progress or (lambda _msg: None)
-        execution_id = _claim_execution_id(workspace)
-        self.store = RunStore(workspace, execution_id, project.state_template, durable=durable, mirror=mirror)
-        now = utc_now()
-        self.state = RunState(
-            execution_id=execution_id,
-            mode=mode,
-            provider=self.provider_name,
-            started_at=now,
-            updated_at=now,
-            project_root=str(project.root),
-            workspace=str(workspace),
-        )
-        self.clock = time.perf_counter()
+        if state is None:
+            execution_id = _claim_execution_id(workspace)
+            self.store = RunStore(workspace, execution_id, project.state_template, durable=durable, mirror=mirror)
+            now = utc_now()
+            state = RunState(
+                execution_id=execution_id,
+                mode=mode,
+                provider=self.provider_name,
+                started_at=now,
+                updated_at=now,
+                project_root=str(project.root),
+                workspace=str(workspace),
+            )
+        else:
+            self.store = RunStore(workspace, state.execution_id, project.state_template, durable=durable, mirror=mirror)
+            self.store.resume_from(state)
+        self.state = state
+        self.outputs_seen = set(state.outputs)
+        self.clock = time.perf_counter() - state.duration_s
         self.live: dict[str, dict[str, Any]] = {}
         self.scenario: Scenario | None = None
         self.policy = Policy(workspace=workspace)
@@ -278,6 +318,7 @@ class _Run:
         step: str | None = None,
         detail: str = "",
         data: dict[str, Any] | None = None,
+        snapshot: StepState | None = None,
     ) -> None:
         state = self.state
         state.transition_count += 1
@@ -293,8 +334,10 @@ class _Run:
             detail=detail,
             data=data or {},
         )
-        state.recent_transitions = [*state.recent_transitions[-19:], transition]
-        self.store.record(state, transition)
+        state.recent_transitions = [*state.recent_transitions[-(RECENT_TRANSITIONS - 1) :], transition.summary()]
+        # Durable before the world may change: a step starting, a phase change, a decision.
+        sync = kind in {"phase", "decision", "resume"} or (kind == "step" and target == "running")
+        self.store.record(state, transition, snapshot=snapshot, sync=sync)
 
     def advance(self, target: str, detail: str = "") -> None:
         source = self.state.phase
@@ -305,17 +348,27 @@ class _Run:
         self.progress(f"{target.lower().replace('_', ' ')}" + (f": {detail}" if detail else ""))
 
     def set_step(self, st: StepState, status: str, detail: str = "") -> None:
-        source = st.status
-        st.status = status
+        source = self.state.set_step_status(st, status)
         self.state.current_step = st.id if status == "running" else None
-        self.record("step", source, status, step=st.id, detail=detail)
+        self.record("step", source, status, step=st.id, detail=detail, snapshot=st)
+
+    def add_output(self, path: str) -> None:
+        """Note a file the run wrote (before recording the call that wrote it)."""
+        if path not in self.outputs_seen:
+            self.outputs_seen.add(path)
+            self.state.outputs.append(path)
 
     # -- phases --------------------------------------------------------------------------------
 
-    def initialize(self, scenario_path: Path, given: dict[str, Any]) -> None:
+    def initialize(self, scenario_path: Path, given: dict[str, Any], *, resumed: bool = False) -> None:
+        """INITIALIZE: load the scenario and resolve its inputs. The given inputs are recorded
+        first (in the journal's first line), so that a run interrupted before its plan was
+        recorded can be planned again on resume (``resumed``: that second time)."""
         self.state.scenario_path = str(scenario_path)
-        self.state.scenario = scenario_path.stem
-        self.record("phase", "", "INITIALIZE", detail=f"scenario {scenario_path}")
+        if not resumed:
+            self.state.scenario = scenario_path.stem
+            self.state.inputs = dict(given)
+            self.record("phase", "", "INITIALIZE", detail=f"scenario {scenario_path}")
         scenario = self.project.load_scenario(scenario_path)
         self.scenario = scenario
         self.state.scenario = scenario.name
@@ -334,8 +387,10 @@ class _Run:
                 path=self.scenario.path,
                 line=self.scenario.line_of("goal"),
             )
-        self.state.plan = [s.to_dict() for s in self.scenario.steps]
-        for step in self.scenario.steps:
+        self.steps = list(self.scenario.steps)
+        self.state.plan = [s.to_dict() for s in self.steps]
+        self.store.write_plan(self.state)
+        for step in self.steps:
             component = self.project.library.get(step.component)
             assert component is not None
             tool = resolve_tool(component, step.tool) if component.kind == "tool" else None
@@ -348,32 +403,258 @@ class _Run:
                     document_sha256=component.sha256,
                 )
             )
+        self.state.count_steps()
 
     def execute(self) -> None:
-        assert self.scenario is not None
-        for step in self.scenario.steps:
-            st = self.state.step(step.id)
+        """Run the steps from the cursor on; a finished step is never run again."""
+        for index in range(self.state.cursor, len(self.steps)):
+            step, st = self.steps[index], self.state.steps[index]
+            self.state.cursor = index
+            if st.status in FINISHED_STEP_STATUSES:
+                continue
             component = self.project.library.get(step.component)
-            assert component is not None
+            if component is None:
+                self.fail_step(step, st, RunError(f"the library has no component {step.component!r}", step=step.id))
+                return
             if self.state.budget_usd is not None and self.state.cost_usd >= self.state.budget_usd:
                 self.pause(
                     f"the budget of ${self.state.budget_usd:.4f} is spent (${self.state.cost_usd:.4f}) "
                     f"before step {step.id!r}"
                 )
                 return
-            if step.approval == "required":
-                self.advance("AWAIT_APPROVAL", detail=f"step {step.id!r} needs a person's approval")
-                self.pause(
-                    f"step {step.id!r} ({component.name}) needs approval; nobody can approve it in this "
-                    "version of the runner, so the run stops here before the step runs"
-                )
+            if not self.clear_to_run(step, st, component):
                 return
+            if st.status == "skipped":
+                continue
             self.run_step(step, st, component)
             if self.budget_stop is not None:
                 self.pause(f"{self.budget_stop}; the run is paused before step {step.id!r} completes")
                 return
             if st.status == "failed":
                 return
+        self.state.cursor = len(self.steps)
+
+    # -- people --------------------------------------------------------------------------------
+
+    def question(self, step: Step, component: Component) -> tuple[str, str] | None:
+        """Whether a person must answer before ``step`` runs: ``(kind, reason)`` or ``None``."""
+        if step.id in self.approved:
+            return None
+        if step.approval == "required":
+            return "approval", "the step requires a person's approval (approval: required)"
+        read_only = component.kind == "tool" and resolve_tool(component, step.tool) in READ_ONLY_TOOLS
+        if self.confirm == "side-effects" and self.mode == "execution" and component.side_effects and not read_only:
+            return "side_effects", f"{component.name} has side effects ({'; '.join(component.side_effects)})"
+        return None
+
+    def clear_to_run(self, step: Step, st: StepState, component: Component) -> bool:
+        """Ask a person first when the step needs it; ``False`` when the run must stop here
+        (paused for an answer, or rejected)."""
+        asked = self.question(step, component)
+        if asked is None:
+            return True
+        return self.ask(step, st, component, *asked)
+
+    def ask(self, step: Step, st: StepState, component: Component, kind: str, reason: str) -> bool:
+        if self.state.phase != "AWAIT_APPROVAL":
+            self.advance("AWAIT_APPROVAL", detail=f"step {step.id!r}: {reason}")
+        decision = self.approver(self.request(step, component, kind, reason)) if self.approver else None
+        if decision is None:
+            self.state.pending = {"step": step.id, "kind": kind, "reason": reason, "since": utc_now()}
+            eid = self.state.execution_id
+            self.pause(
+                f"step {step.id!r} ({component.name}) waits for a person: {reason}; answer with "
+                f"`llmos approve {eid}`, `llmos reject {eid} --reason TEXT` or `llmos skip {eid}`"
+            )
+            return False
+        return self.decide(step, st, decision, kind)
+
+    def request(self, step: Step, component: Component, kind: str, reason: str) -> ApprovalRequest:
+        try:
+            inputs = self.render(step, step.inputs, self.context(), "inputs") if not step.for_each else step.inputs
+        except LLMOSError:
+            inputs = step.inputs
+        return ApprovalRequest(
+            execution_id=self.state.execution_id,
+            step=step.id,
+            component=component.name,
+            kind=kind,
+            reason=reason,
+            inputs=dict(inputs),
+            side_effects=component.side_effects,
+        )
+
+    def decide(self, step: Step, st: StepState, decision: Decision, kind: str) -> bool:
+        """Apply a person's answer (recorded as a ``decision`` transition); ``False`` when the run
+        stops here (rejected)."""
+        self.state.pending = None
+        past = {"approve": "approved", "reject": "rejected", "skip": "skipped"}[decision.action]
+        self.record(
+            "decision",
+            kind,
+            past,
+            step=step.id,
+            detail=decision.reason or f"{past} by {decision.by}",
+            data={"question": kind, "action": decision.action, "reason": decision.reason, "by": decision.by},
+        )
+        self.progress(f"step {step.id}: {past} by {decision.by}" + (f" ({decision.reason})" if decision.reason else ""))
+        if decision.action == "reject":
+            message = f"rejected by {decision.by}" + (f": {decision.reason}" if decision.reason else "")
+            st.error = message
+            st.finished_at = utc_now()
+            self.set_step(st, "rejected", detail=message)
+            self.state.error = {"message": f"step {step.id!r}: {message}", "step": step.id, "type": "Rejected"}
+            return False
+        self.advance("EXECUTE", detail=f"step {step.id!r} {past} by {decision.by}")
+        if decision.action == "skip":
+            st.note = f"skipped by {decision.by}" + (f": {decision.reason}" if decision.reason else "")
+            st.finished_at = utc_now()
+            self.set_step(st, "skipped", detail=st.note)
+            self.live[step.id] = {"outputs": {}, "status": "skipped", "error": None}
+            return True
+        self.approved.add(step.id)
+        if st.status == "running":  # a re-run after a crash, approved
+            st.note = f"run again after the runner stopped mid-step (approved by {decision.by})"
+            self.set_step(st, "pending", detail=st.note)
+        return True
+
+    # -- resuming ------------------------------------------------------------------------------
+
+    def reopen(self, decision: Decision | None) -> bool:
+        """Make a run rebuilt from its journal ready to go on, and record how it goes on.
+
+        Returns:
+            ``False`` when the run stays paused on a question nobody answered (nothing recorded).
+
+        Raises:
+            StateError: The run stopped before its plan was recorded, or the plan is damaged.
+        """
+        state = self.state
+        if not state.plan and state.status == "running" and state.phase in {"INITIALIZE", "PLAN"}:
+            # Interrupted before its plan was recorded: nothing ran yet, so plan it again.
+            self.record("resume", "interrupted", state.phase, detail="resumed before the plan was recorded")
+            try:
+                self.initialize(Path(state.scenario_path), dict(state.inputs), resumed=True)
+                if state.phase == "INITIALIZE":
+                    self.advance("PLAN", detail=f"goal: {state.goal}")
+                self.plan()
+                self.advance("EXECUTE", detail=f"{len(state.steps)} steps planned")
+            except LLMOSError as exc:
+                self.fail_early(exc)
+            return True
+        if not state.plan:
+            raise StateError(f"run {state.execution_id} has no recorded plan, so it cannot go on")
+        try:
+            self.steps = [Step.from_dict(entry) for entry in state.plan]
+        except ValueError as exc:
+            where = self.store.run_dir / state.plan_file
+            raise StateError(f"the stored plan is not valid: {exc}", path=where) from None
+        if self.budget_override is not None:
+            state.budget_usd = self.budget_override
+        self.policy = Policy(workspace=self.workspace, read_roots=self.path_inputs())
+        for step, st in zip(self.steps, state.steps, strict=True):
+            component = self.project.library.get(step.component)
+            if component is not None and st.status == "pending" and st.started_at is None:
+                st.kind = component.kind
+                st.tool = resolve_tool(component, step.tool) if component.kind == "tool" else None
+                st.document_sha256 = component.sha256
+            if st.status == "completed":
+                self.live[st.id] = {
+                    "outputs": self.inflate(st.outputs),
+                    "status": "completed",
+                    "quality_metrics": st.quality_metrics,
+                }
+                metrics = st.quality_metrics
+                if metrics:
+                    self.summaries[st.id] = [m for m in (metrics if isinstance(metrics, list) else [metrics]) if m]
+            elif st.status == "skipped":
+                self.live[st.id] = {"outputs": {}, "status": "skipped", "error": st.error}
+        if state.status == "paused":
+            return self.reopen_paused(decision)
+        # The runner stopped without pausing (a crash, kill -9): the journal says where.
+        detail = f"resumed in phase {state.phase} after the runner stopped"
+        self.record("resume", "interrupted", state.phase, detail=detail)
+        self.progress(f"resuming run {state.execution_id} (interrupted in phase {state.phase})")
+        if state.phase == "PLAN":
+            self.advance("EXECUTE", detail=f"{len(self.steps)} steps planned")
+        if state.phase in {"EXECUTE", "AWAIT_APPROVAL"}:
+            for step, st in zip(self.steps, state.steps, strict=True):
+                if st.status != "running":
+                    continue
+                component = self.project.library.get(step.component)
+                if component is not None and component.idempotent:
+                    st.note = "was running when the runner stopped; its component is idempotent, so it runs again"
+                    self.set_step(st, "pending", detail=st.note)
+                    continue
+                reason = (
+                    "the step was running when the runner stopped and "
+                    + (f"{component.name} is not idempotent" if component else "its component is gone")
+                    + ": running it again may repeat its effects"
+                )
+                self.ask(step, st, component or _missing(step), "rerun", reason)
+                break
+        return True
+
+    def reopen_paused(self, decision: Decision | None) -> bool:
+        state = self.state
+        pending = state.pending
+        if not pending:
+            budget = "" if state.budget_usd is None else f" with a budget of ${state.budget_usd:.4f}"
+            self.unpause("EXECUTE", detail="resumed" + budget)
+            return True
+        index = next((i for i, s in enumerate(self.steps) if s.id == pending.get("step")), None)
+        if index is None:
+            raise StateError(f"the run waits on step {pending.get('step')!r}, which is not in its plan")
+        step, st = self.steps[index], state.steps[index]
+        component = self.project.library.get(step.component) or _missing(step)
+        kind, reason = str(pending.get("kind", "approval")), str(pending.get("reason", ""))
+        answer = decision
+        if answer is None and self.approver is not None:
+            answer = self.approver(self.request(step, component, kind, reason))
+        if answer is None:
+            self.progress(f"still paused: {state.paused_reason}")
+            return False
+        state.cursor = index
+        self.unpause("AWAIT_APPROVAL", detail=f"step {step.id!r}: answered ({answer.action})")
+        self.decide(step, st, answer, kind)
+        return True
+
+    def unpause(self, phase: str, detail: str) -> None:
+        self.state.status = "running"
+        self.state.paused_reason = None
+        self.advance(phase, detail=detail)
+
+    def path_inputs(self) -> list[Path]:
+        """The folders and files the run's ``path`` inputs name (readable by its tools)."""
+        try:
+            scenario = self.project.load_scenario(Path(self.state.scenario_path))
+        except LLMOSError as exc:
+            self.progress(f"the scenario cannot be read now ({exc}); its path inputs are not readable to tools")
+            return []
+        return [
+            Path(v)
+            for k, v in self.state.inputs.items()
+            if k in scenario.inputs and scenario.inputs[k].type == "path" and isinstance(v, str) and v
+        ]
+
+    def inflate(self, value: Any) -> Any:
+        """``value`` with artifact references (see :meth:`~llmos.state.RunStore.offload`) replaced by
+        the artifact's text.
+
+        Raises:
+            StateError: An artifact is missing.
+        """
+        if isinstance(value, dict):
+            if set(value) == {"artifact", "chars", "sha256", "preview"}:
+                path = self.store.run_dir / str(value["artifact"])
+                try:
+                    return path.read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise StateError(f"cannot read an artifact the run needs: {exc}", path=path) from None
+            return {k: self.inflate(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.inflate(v) for v in value]
+        return value
 
     def pause(self, reason: str) -> None:
         self.state.status = "paused"
@@ -441,21 +722,8 @@ class _Run:
             return
         except Exception as raised:
             exc = raised if isinstance(raised, LLMOSError) else _unexpected(raised, step.id)
-            st.error = str(exc).removeprefix(f"step {step.id!r}: ")
-            st.finished_at = utc_now()
             st.duration_s = round(time.perf_counter() - started, 3)
-            if step.on_error == "skip":
-                self.set_step(st, "skipped", detail=str(exc))
-                self.progress(f"step {step.id} skipped: {exc}")
-                self.live[step.id] = {"outputs": {}, "status": "skipped", "error": str(exc)}
-                return
-            self.set_step(st, "failed", detail=str(exc))
-            self.state.error = {
-                "message": str(exc),
-                "step": step.id,
-                "type": type(raised).__name__ if isinstance(raised, LLMOSError) else "RunError",
-            }
-            self.progress(f"step {step.id} failed: {exc}")
+            self.fail_step(step, st, exc)
             return
         st.outputs = self.store.offload(f"{st.id}.outputs", outputs)
         st.quality_metrics = quality
@@ -463,6 +731,20 @@ class _Run:
         st.duration_s = round(time.perf_counter() - started, 3)
         self.live[st.id] = {"outputs": outputs, "status": "completed", "quality_metrics": quality}
         self.set_step(st, "completed", detail=st.note or "")
+
+    def fail_step(self, step: Step, st: StepState, exc: LLMOSError) -> None:
+        """End a step that failed for good: skipped when its ``on_error`` says so, else failed
+        (and the run with it)."""
+        st.error = str(exc).removeprefix(f"step {step.id!r}: ")
+        st.finished_at = utc_now()
+        if step.on_error == "skip":
+            self.set_step(st, "skipped", detail=str(exc))
+            self.progress(f"step {step.id} skipped: {exc}")
+            self.live[step.id] = {"outputs": {}, "status": "skipped", "error": str(exc)}
+            return
+        self.set_step(st, "failed", detail=str(exc))
+        self.state.error = {"message": str(exc), "step": step.id, "type": type(exc).__name__}
+        self.progress(f"step {step.id} failed: {exc}")
 
     def call_with_fallback(
         self, step: Step, st: StepState, component: Component, inputs: dict[str, Any]
@@ -501,14 +783,23 @@ class _Run:
                 spent = float(getattr(exc, "cost_usd", 0.0) or 0.0)  # a failed call may still have cost money
                 st.cost_usd = round(st.cost_usd + spent, 6)
                 self.state.cost_usd = round(self.state.cost_usd + spent, 6)
-                self.record_call(step, component, inputs, None, duration, attempt, error=exc, meta={"cost_usd": spent})
-                if isinstance(exc, BudgetExceeded):
-                    raise exc
-                if attempt >= attempts or not _retryable(exc):
+                final = attempt >= attempts or not _retryable(exc, insist=step.on_error == "retry")
+                wait = None if final else component.retry.backoff_s * (2 ** (attempt - 1)) * self.rng.uniform(0.8, 1.2)
+                self.record_call(
+                    step,
+                    component,
+                    inputs,
+                    None,
+                    duration,
+                    attempt,
+                    error=exc,
+                    meta={"cost_usd": spent},
+                    retry_in_s=None if wait is None else round(wait, 3),
+                )
+                if wait is None:
                     if exc is raised:
                         raise
                     raise exc from raised
-                wait = component.retry.backoff_s * (2 ** (attempt - 1)) * self.rng.uniform(0.8, 1.2)
                 self.progress(f"step {step.id}: attempt {attempt} failed ({exc}); retrying in {wait:.1f} s")
                 time.sleep(wait)
                 continue
@@ -531,6 +822,7 @@ class _Run:
         *,
         error: Exception | None = None,
         meta: dict[str, Any] | None = None,
+        retry_in_s: float | None = None,
     ) -> None:
         meta = meta or {}
         kind = "agent_call" if component.kind == "agent" else "tool_call"
@@ -562,13 +854,15 @@ class _Run:
                 data[key] = self.store.offload(f"{step.id}.{key}", meta[key])
         if isinstance(error, ProviderError) and error.raw:
             data["raw_reply"] = self.store.offload(f"{step.id}.raw", error.raw)
+        if retry_in_s is not None:
+            data["retry_in_s"] = retry_in_s
         label = component.name if tool is None else f"{component.name}.{tool}"
+        written = outputs.get("file_path") if outputs and tool in {"Write", "Edit"} else None
+        if written and meta.get("source") == "real":
+            self.add_output(written)
         self.record(
             kind, "", "ok" if error is None else "error", step=step.id, detail=str(error) if error else label, data=data
         )
-        written = outputs.get("file_path") if outputs and tool in {"Write", "Edit"} else None
-        if written and meta.get("source") == "real" and written not in self.state.outputs:
-            self.state.outputs.append(written)
 
     def get_provider(self) -> Provider:
         if self.provider is None:
@@ -757,7 +1051,8 @@ class _Run:
         quality = run_metrics(self.state.steps, self.summaries, self.schema_ok)
         record = build_trace(self.state, self.store.journal(), self.store.run_dir, quality)
         self.trace_path = self.trace_file
-        append_trace(self.trace_path, record)
+        if not (self.resumed and _has_trace(self.trace_path, self.state.execution_id)):
+            append_trace(self.trace_path, record)
         self.store.write(self.store.run_dir / "trace.json", json.dumps(record, ensure_ascii=False, indent=2))
 
     def fail_early(self, exc: LLMOSError) -> None:
@@ -856,6 +1151,9 @@ class _StepHooks:
         if result.ok:
             data["outputs"] = run.store.offload(f"{step.id}.call{n}.outputs", result.output)
         target = "denied" if result.denied else ("ok" if result.ok else "error")
+        path = call.input.get("file_path")
+        if result.ok and source == "real" and call.name in {"Write", "Edit"} and isinstance(path, str):
+            run.add_output(str((run.workspace / path).resolve()) if not Path(path).is_absolute() else path)
         run.record(
             "tool_call",
             "",
@@ -864,11 +1162,6 @@ class _StepHooks:
             detail=result.error or f"{self.component.name} -> {call.name}",
             data=data,
         )
-        path = call.input.get("file_path")
-        if result.ok and source == "real" and call.name in {"Write", "Edit"} and isinstance(path, str):
-            full = str((run.workspace / path).resolve()) if not Path(path).is_absolute() else path
-            if full not in run.state.outputs:
-                run.state.outputs.append(full)
 
     def execute(self, call: ToolCall) -> ToolResult:
         """Run one allowed call with the runner's own tools (the runner's agent loop)."""
@@ -942,14 +1235,34 @@ def resolve_tool(component: Component, requested: str | None) -> str | None:
     return component.claude_tools[0] if len(component.claude_tools) == 1 else None
 
 
+def _has_trace(path: Path, execution_id: str) -> bool:
+    """Whether the traces file already holds the run's record (a resumed run that was
+    interrupted after appending it)."""
+    needle = f'"execution_id": "{execution_id}"'.encode()
+    try:
+        with path.open("rb") as handle:
+            return any(needle in line for line in handle)
+    except FileNotFoundError:
+        return False
+
+
+def _missing(step: Step) -> Component:
+    """A stand-in for a component the library no longer has (to ask a person about its step)."""
+    return Component(
+        name=step.component, kind="tool", real=False, description="(no longer in the library)", inputs={}, outputs={}
+    )
+
+
 def _unexpected(exc: BaseException, step: str) -> RunError:
     return RunError(f"unexpected {type(exc).__name__}: {exc}", step=step)
 
 
-def _retryable(exc: LLMOSError) -> bool:
-    if isinstance(exc, (PolicyError, InputError, TemplateError)):
+def _retryable(exc: LLMOSError, *, insist: bool = False) -> bool:
+    """Whether another attempt may succeed: a transient error, or (``insist``: the step says
+    ``on_error: retry``) any failed call; never a refusal, a bad input or a broken template."""
+    if isinstance(exc, (PolicyError, InputError, TemplateError, BudgetExceeded)):
         return False
-    return bool(getattr(exc, "retryable", False))
+    return insist or bool(getattr(exc, "retryable", False))
 
 
 def _summary_metrics(source: str, summary: str, key_points: Any) -> dict[str, Any]:
@@ -971,8 +1284,11 @@ def run_scenario(
     budget_usd: float | None = None,
     replay_from: list[str | Path] | None = None,
     project: Project | None = None,
+    approver: Approver | None = None,
+    confirm: str = "none",
+    lock: bool = True,
 ) -> RunResult:
-    """Run a scenario to the end.
+    """Run a scenario to the end (or until it pauses).
 
     Args:
         scenario: The scenario file.
@@ -991,6 +1307,13 @@ def run_scenario(
             (default: the workspace's ``datasets/traces.jsonl``).
         project: An already loaded project to run in, so that many runs load it once (a
             simulation batch); default: loaded from ``root``.
+        approver: Answers the questions the run asks a person (:mod:`llmos.approval`); default:
+            nobody, so a step that needs a person pauses the run (status ``paused``).
+            :func:`llmos.approval.approve_all` approves everything (``--yes``).
+        confirm: ``side-effects`` asks before every step whose component declares side effects
+            (execution mode only); ``none`` (default) asks only where a step says ``approval: required``.
+        lock: ``False`` runs without taking the workspace's lock, for a caller that holds it
+            already (a simulation batch).
 
     Returns:
         The :class:`RunResult`; a failed run is a result with ``status == "failed"``, not an
@@ -999,10 +1322,14 @@ def run_scenario(
     Raises:
         DocumentError: No project root, or the project's system documents are broken, so no run
             could be started (nothing is written).
-        ValueError: ``mode`` is not ``execution`` or ``simulation``, or ``budget_usd`` is negative.
+        WorkspaceLocked: Another run holds the workspace (nothing is written).
+        ValueError: ``mode`` is not ``execution`` or ``simulation``, ``confirm`` is unknown, or
+            ``budget_usd`` is negative.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if confirm not in CONFIRM_CHOICES:
+        raise ValueError(f"confirm must be one of {', '.join(CONFIRM_CHOICES)}, not {confirm!r}")
     if budget_usd is not None and budget_usd < 0:
         raise ValueError(f"budget_usd must be 0 or more, not {budget_usd}")
     scenario_path = Path(scenario).resolve()
@@ -1016,17 +1343,35 @@ def run_scenario(
             )
         project = Project.load(root_path)
     ws = Path(workspace).resolve() if workspace else project.root / "workspace"
-    run = _Run(
-        project,
-        workspace=ws,
-        mode=mode,
-        provider_name=provider,
-        script=Path(script) if script else None,
-        progress=progress,
-        budget_usd=budget_usd,
-        replay_from=[Path(p) for p in replay_from] if replay_from is not None else None,
+    from contextlib import nullcontext
+
+    from llmos.lock import WorkspaceLock
+
+    with WorkspaceLock(ws) if lock else nullcontext() as held:
+        run = _Run(
+            project,
+            workspace=ws,
+            mode=mode,
+            provider_name=provider,
+            script=Path(script) if script else None,
+            progress=progress,
+            budget_usd=budget_usd,
+            replay_from=[Path(p) for p in replay_from] if replay_from is not None else None,
+            approver=approver,
+            confirm=confirm,
+        )
+        if held is not None:
+            held.update(run.state.execution_id)
+            if held.took_over:
+                run.progress(_took_over(held.took_over))
+        return _drive(run, scenario_path, dict(inputs or {}))
+
+
+def _took_over(holder: dict[str, Any]) -> str:
+    return (
+        f"took over the workspace lock left by {holder.get('execution_id') or 'a run'} "
+        f"(pid {holder.get('pid')}, no longer running)"
     )
-    return _drive(run, scenario_path, dict(inputs or {}))
 
 
 def _drive(run: _Run, scenario_path: Path, inputs: dict[str, Any]) -> RunResult:
@@ -1051,13 +1396,154 @@ def _phases(run: _Run, scenario_path: Path, inputs: dict[str, Any]) -> RunResult
         run.fail_early(RunError(f"unexpected {type(exc).__name__}: {exc}"))
         return run.result()
     run.execute()
-    if run.state.status == "paused":
-        run.progress(f"paused: {run.state.paused_reason}")
+    return _finish(run)
+
+
+def _finish(run: _Run) -> RunResult:
+    """Take a run whose steps are done (or stopped) through the ending phases, from wherever it is."""
+    state = run.state
+    if state.status == "paused" or state.phase in {"COMPLETED", "FAILED"}:
         return run.result()
-    run.advance("UPDATE_MEMORY", detail="all steps done" if run.state.error is None else "a step failed")
-    run.update_memory()
+    if state.phase in {"EXECUTE", "AWAIT_APPROVAL"}:
+        run.advance("UPDATE_MEMORY", detail="all steps done" if state.error is None else "a step did not complete")
+    if state.phase == "UPDATE_MEMORY":
+        run.update_memory()
     run.export_trace()
-    run.state.status = "completed" if run.state.error is None else "failed"
-    run.state.finished_at = utc_now()
-    run.advance("COMPLETED" if run.state.error is None else "FAILED", detail=f"trace appended to {run.trace_path}")
+    state.status = "completed" if state.error is None else "failed"
+    state.finished_at = utc_now()
+    run.advance("COMPLETED" if state.error is None else "FAILED", detail=f"trace appended to {run.trace_path}")
     return run.result()
+
+
+def find_run(workspace: str | Path, execution_id: str | None = None) -> Path:
+    """The folder of a run in a workspace: the one named, or the latest.
+
+    The latest run is the one ``workspace/execution_state.md`` mirrors, else the run whose state
+    file changed last.
+
+    Raises:
+        StateError: No such run, or no run at all in the workspace.
+    """
+    ws = Path(workspace)
+    runs = ws / "runs"
+    if execution_id:
+        folder = runs / execution_id
+        if not (folder / "execution_state.md").exists() and not (folder / "journal.jsonl").exists():
+            known = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
+            hint = f" (latest: {known[-1]})" if known else ""
+            raise StateError(f"no run {execution_id!r} in {runs}{hint}")
+        return folder
+    mirror = ws / "execution_state.md"
+    try:
+        import frontmatter
+
+        latest = frontmatter.load(str(mirror)).metadata.get("execution_id")
+    except Exception:  # no mirror, or not readable: fall back to the run folders
+        latest = None
+    if isinstance(latest, str) and (runs / latest).is_dir():
+        return runs / latest
+    candidates = [*runs.glob("*/execution_state.md"), *runs.glob("*/journal.jsonl")] if runs.is_dir() else []
+    if not candidates:
+        raise StateError(f"no runs in {runs}")
+    return max(candidates, key=lambda p: p.stat().st_mtime).parent
+
+
+def resume_run(
+    execution_id: str | None = None,
+    *,
+    workspace: str | Path | None = None,
+    root: str | Path | None = None,
+    provider: str | Provider | None = None,
+    script: str | Path | None = None,
+    progress: Progress | None = None,
+    budget_usd: float | None = None,
+    approver: Approver | None = None,
+    decision: Decision | None = None,
+    confirm: str | None = None,
+) -> RunResult:
+    """Continue a paused or interrupted run from its journal (``llmos-run --resume``,
+    ``llmos approve``, ``llmos reject``, ``llmos skip``).
+
+    What happens depends on how the run stopped:
+
+    * paused on a question (``pending``): ``decision`` answers it, else the approver is asked;
+      with no answer the run stays paused and nothing is recorded;
+    * paused for its budget: it goes on (give a higher ``budget_usd``);
+    * already ended (completed or failed): nothing runs; its state file is brought up to date
+      with the journal and its result returned;
+    * interrupted (status still ``running``: the runner was killed): a ``resume`` transition is
+      recorded; a step caught running runs again when its component is ``idempotent``, otherwise
+      the run asks (question kind ``rerun``); a run interrupted while ending finishes its ending.
+
+    Completed and skipped steps never run again; their outputs feed later steps' templates.
+
+    Args:
+        execution_id: The run; default: the latest in the workspace.
+        workspace: The workspace; default: ``ROOT/workspace`` (``ROOT`` found from the current folder).
+        root: The project root; default: the one the run recorded.
+        provider: The provider for agent steps; default: the one the run recorded.
+        script: The scripted provider's script.
+        progress: Called with one line per notable event.
+        budget_usd: A new cap for the run's cost in US dollars.
+        approver: Answers questions the run asks from here on.
+        decision: The answer to the question the run is paused on.
+        confirm: ``side-effects`` asks before steps with side effects from here on (default: none).
+
+    Returns:
+        The :class:`RunResult` once the run ends or pauses again.
+
+    Raises:
+        StateError: No such run, an unreadable state or journal, or a ``decision`` for a run
+            that asks nothing.
+        WorkspaceLocked: Another run holds the workspace.
+        DocumentError: The project's documents are broken.
+    """
+    from llmos.lock import WorkspaceLock
+
+    if workspace is None:
+        here = find_root(Path.cwd()) if root is None else Path(root)
+        if here is None:
+            raise StateError("no project root here to find the workspace in; pass --workspace or --root")
+        workspace = Path(here) / "workspace"
+    ws = Path(workspace).resolve()
+    run_dir = find_run(ws, execution_id)
+    with WorkspaceLock(ws, execution_id=run_dir.name) as lock:
+        state = recover_state(run_dir)
+        if decision is not None and not state.pending:
+            raise StateError(
+                f"run {state.execution_id} is {state.status} and waits for no answer"
+                + (f" ({state.paused_reason})" if state.paused_reason else "")
+                + "; continue it with llmos-run --resume"
+            )
+        root_path = Path(root).resolve() if root else Path(state.project_root)
+        project = Project.load(root_path)
+        run = _Run(
+            project,
+            workspace=ws,
+            mode=state.mode,
+            provider_name=provider if provider is not None else (state.provider or "auto"),
+            script=Path(script) if script else None,
+            progress=progress,
+            budget_usd=budget_usd,
+            approver=approver,
+            confirm=confirm or "none",
+            state=state,
+        )
+        if lock.took_over:
+            run.progress(_took_over(lock.took_over))
+        # The state file may lag the journal by its last transition (the runner stopped between
+        # the two writes): bring it, and the mirror, up to date first.
+        run.store.refresh(state)
+        if state.status in {"completed", "failed"}:
+            run.trace_path = run.trace_file if run.trace_file.exists() else None
+            run.progress(f"run {state.execution_id} already {state.status}; nothing to resume")
+            return run.result()
+        try:
+            if not run.reopen(decision):
+                return run.result()
+            state = run.state
+            if state.status == "running" and state.error is None and state.phase in {"EXECUTE", "AWAIT_APPROVAL"}:
+                run.execute()
+            return _finish(run)
+        finally:
+            run.store.close()

@@ -12,7 +12,8 @@ catch one type. The tree::
     │   ├── ToolError            a tool call failed (network, file system, command)
     │   │   └── PolicyError      a tool call was refused by the security policy (sandbox, command policy)
     │   ├── ProviderError        the provider could not answer an agent step, or answered wrongly
-    │   └── BudgetExceeded       the run's budget ran out during a step (the run pauses, it does not fail)
+    │   ├── BudgetExceeded       the run's budget ran out during a step (the run pauses, it does not fail)
+    │   └── WorkspaceLocked      another run holds the workspace (one run per workspace at a time)
     └── StateError               an execution_state.md or journal could not be read or written
 
 Exceptions carry data only; constructing one has no side effects.
@@ -35,6 +36,7 @@ __all__ = [
     "StateError",
     "TemplateError",
     "ToolError",
+    "WorkspaceLocked",
 ]
 
 
@@ -186,6 +188,20 @@ class BudgetExceeded(RunError):
         self.budget_usd = budget_usd
         self.cost_usd = cost_usd
         super().__init__(message, step=step)
+
+
+class WorkspaceLocked(RunError):
+    """Another run holds the workspace's lock.
+
+    Args:
+        message: Who holds it and what to do.
+        holder: What the holder recorded: ``execution_id``, ``pid``, ``host``, ``since``,
+            ``command`` (any may be missing when the holder could not record it).
+    """
+
+    def __init__(self, message: str, *, holder: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.holder = dict(holder or {})
 
 
 class StateError(LLMOSError):

@@ -90,6 +90,8 @@ def load_entries(path: str | Path) -> list[MemoryEntry]:
 def append_entry(path: str | Path, entry: MemoryEntry) -> None:
     """Append one entry to SmartMemory.md atomically (creating the file and section if needed).
 
+    An entry whose id is already there is not added again.
+
     Raises:
         OSError: The file cannot be written; the old content is kept.
     """
@@ -103,6 +105,8 @@ def append_entry(path: str | Path, entry: MemoryEntry) -> None:
             if file.exists()
             else ("---\nname: SmartMemory\nkind: memory\n---\n\n# SmartMemory\n")
         )
+        if f"\n### {entry.id} · " in text:
+            return  # already recorded (a resumed run ending a second time)
         if EXPERIENCES not in text:
             text = text.rstrip("\n") + f"\n\n{EXPERIENCES}\n"
         atomic_write_text(file, text.rstrip("\n") + "\n\n" + entry.to_markdown())
@@ -122,6 +126,9 @@ def lessons_from(state_steps: list[Any], outcome: str, duration_s: float, cost_u
         elif step.status == "skipped":
             lessons.append(f"step {step.id} ({step.component}) was skipped after an error")
     if outcome == "completed":
-        chain = " -> ".join(f"{s.component}" + (f".{s.tool}" if s.tool else "") for s in state_steps)
+        names = [f"{s.component}" + (f".{s.tool}" if s.tool else "") for s in state_steps]
+        if len(names) > 12:
+            names = [*names[:6], f"... ({len(names) - 12} more)", *names[-6:]]
+        chain = " -> ".join(names)
         lessons.append(f"{chain} completed in {duration_s:.1f} s for ${cost_usd:.4f}")
     return lessons

@@ -65,6 +65,39 @@ class Step:
     on_error: str = "fail"
     line: int = 1
 
+    @classmethod
+    def from_dict(cls, data: Any) -> Step:
+        """A step from plain data in the scenario ``steps`` schema (a stored plan's entry).
+
+        Raises:
+            ValueError: Not a mapping, an unknown key, a missing ``id`` or ``component``, or an
+                invalid ``on_error``.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a step must be a mapping, not {type(data).__name__}")
+        unknown = sorted(set(data) - _STEP_KEYS)
+        if unknown:
+            raise ValueError(f"unknown step key(s) {', '.join(unknown)}")
+        step_id, component = data.get("id"), data.get("component")
+        if not isinstance(step_id, str) or not _STEP_ID.match(step_id):
+            raise ValueError(f"step id {step_id!r} is not letters, digits and underscores")
+        if not isinstance(component, str) or not component:
+            raise ValueError(f"step {step_id!r} names no component")
+        on_error = _parse_on_error(data.get("on_error"))
+        if on_error is None:
+            raise ValueError(f"step {step_id!r}: 'on_error' must be fail, skip, retry or 'fallback: <component>'")
+        approval = data.get("approval")
+        return cls(
+            id=step_id,
+            component=component,
+            tool=data.get("tool"),
+            description=str(data.get("description") or ""),
+            inputs=dict(data.get("inputs") or {}),
+            for_each=data.get("for_each"),
+            approval=approval if approval not in (None, "none") else None,
+            on_error=on_error,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The step as plain data (the scenario ``steps`` schema), omitting defaults."""
         out: dict[str, Any] = {"id": self.id, "component": self.component}

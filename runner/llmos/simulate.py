@@ -234,10 +234,10 @@ def simulate(
         DocumentError: No project root; a broken system document, scenario or script; a malformed
             ``variations`` list or inputs file; a variation or ``sets`` the scenario cannot take
             (every problem at once, each as ``file:line``).
-        StateError: Another batch is writing to ``out``, or ``out`` cannot be written.
+        WorkspaceLocked: Another batch (or run) is writing to ``out/workspace``.
+        StateError: ``out`` cannot be written.
     """
-    from filelock import FileLock, Timeout
-
+    from llmos.lock import WorkspaceLock
     from llmos.project import Project, find_root
 
     if runs < 1 or workers < 1:
@@ -272,12 +272,10 @@ def simulate(
         "inputs_file_sha256": hashlib.sha256(Path(inputs_file).read_bytes()).hexdigest() if inputs_file else None,
     }
     settings = json.loads(json.dumps(settings, default=str))  # as batch.json will hold them
+    # The batch's workspace is locked once for all its runs (the workers run without the lock).
+    lock = WorkspaceLock(out_dir / "workspace", execution_id=f"simulation batch seed {seed}")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(out_dir / ".lock"), timeout=0)
         lock.acquire()
-    except Timeout:
-        raise StateError("another llmos simulate is writing to this folder", path=out_dir) from None
     except OSError as exc:
         raise StateError(f"cannot write the batch folder: {exc}", path=out_dir) from None
     try:

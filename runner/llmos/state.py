@@ -1,15 +1,28 @@
 """Run state: the machine state of one run, persisted to ``execution_state.md`` at every transition.
 
-``execution_state.md`` has two readers. Its YAML front matter holds the whole machine state
+``execution_state.md`` has two readers. Its YAML front matter holds the machine state
 (:meth:`RunState.to_dict`), which the runner reads back with :func:`load_state`; its body is the
 same state rendered for people through the Jinja2 template in ``system/ExecutionStateTemplate.md``.
 Claude Code, acting as SystemAgent, writes the same format.
 
-Each run lives in ``workspace/runs/<execution_id>/``: ``execution_state.md`` (current state and
-the most recent transitions), ``journal.jsonl`` (every transition, append-only) and
-``artifacts/`` (outputs too large to inline). ``workspace/execution_state.md`` mirrors the latest
-run. Every write is atomic: temporary file, fsync, rename (a simulation batch skips the fsyncs and
-the mirror: see :class:`RunStore`).
+Each run lives in ``workspace/runs/<execution_id>/``:
+
+* ``journal.jsonl``: every transition, append-only, one JSON line each, fsynced before the run
+  goes on (the write-ahead log). Besides the transition, a line carries the run fields that
+  changed with it (``run``), the step's whole state after a step transition (``snapshot``) and
+  the files it wrote (``outputs_added``), so the journal alone rebuilds the run
+  (:func:`recover_state`).
+* ``execution_state.md``: a checkpoint of the journal for people and tools: the run's fields,
+  step counts, a window of :data:`STEP_WINDOW` steps around the current one, the last
+  :data:`RECENT_TRANSITIONS` transitions and the last :data:`RECENT_OUTPUTS` files written. Its
+  size, and so the cost of one transition, does not grow with the length of the run. It is
+  replaced atomically (a temporary file renamed over it) at every transition but not fsynced:
+  after a power loss the journal is the truth.
+* ``plan.json``: the plan (the scenario ``steps`` schema), written once, durably.
+* ``artifacts/``: strings too long to inline.
+
+``workspace/execution_state.md`` mirrors the latest run. A simulation batch also skips the
+journal's fsyncs and the mirror: see :class:`RunStore`.
 """
 
 from __future__ import annotations
@@ -20,7 +33,8 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+import time
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,25 +47,41 @@ from llmos._redact import redact, redact_text
 from llmos.exceptions import StateError
 
 __all__ = [
+    "RECENT_OUTPUTS",
     "RECENT_TRANSITIONS",
     "SCHEMA_VERSION",
+    "STEP_STATUSES",
+    "STEP_WINDOW",
     "RunState",
     "RunStore",
     "StepState",
     "Transition",
     "load_state",
     "new_execution_id",
+    "read_journal",
+    "recover_state",
     "utc_now",
 ]
 
 #: Version of the state file format; a file with another version is refused.
-SCHEMA_VERSION = 1
-#: How many transitions the state file keeps; the journal keeps all of them.
-RECENT_TRANSITIONS = 20
+SCHEMA_VERSION = 2
+#: How many transitions the state file keeps (without their ``data``); the journal keeps all of them whole.
+RECENT_TRANSITIONS = 10
+#: How many steps the state file shows: up to half of them before the current step, the rest from it on.
+STEP_WINDOW = 10
+#: How many of the files the run wrote the state file lists (the last ones).
+RECENT_OUTPUTS = 20
+#: Seconds between two rewrites of ``workspace/execution_state.md`` within a phase (the run's own
+#: state file is rewritten at every transition, the mirror at every phase change and pause).
+MIRROR_INTERVAL_S = 0.2
 #: Strings longer than this (characters) are stored as artifact files and referenced.
 INLINE_LIMIT = 2000
 
 RUN_STATUSES = ("running", "paused", "completed", "failed")
+#: What a step can be: ``rejected`` means a person said no (``llmos reject``).
+STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped", "rejected")
+#: Steps that never run again once they are in one of these.
+FINISHED_STEP_STATUSES = frozenset({"completed", "skipped", "failed", "rejected"})
 
 
 def utc_now() -> str:
@@ -74,7 +104,8 @@ class Transition:
         seq: 1-based position in the run's journal.
         at: UTC time (ISO 8601).
         kind: ``phase`` (run phase change), ``step`` (step status change), ``tool_call`` or
-            ``agent_call`` (a call finished).
+            ``agent_call`` (a call finished), ``decision`` (a person, or ``--yes``, approved,
+            rejected or skipped a step) or ``resume`` (a runner took the run up again).
         source: The phase or status before (``""`` for calls).
         target: The phase or status after (for calls: ``ok`` or ``error``).
         step: The step id, for step and call transitions.
@@ -90,6 +121,18 @@ class Transition:
     step: str | None = None
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> Transition:
+        """This transition without its ``data`` (as the state file lists recent transitions)."""
+        return Transition(
+            seq=self.seq,
+            at=self.at,
+            kind=self.kind,
+            source=self.source,
+            target=self.target,
+            step=self.step,
+            detail=self.detail,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, omitting empty optional fields."""
@@ -123,7 +166,7 @@ class StepState:
         component: Component name.
         tool: The Claude Code tool called, for tool steps.
         kind: ``tool`` or ``agent``.
-        status: One of ``pending``, ``running``, ``completed``, ``failed``, ``skipped``.
+        status: One of :data:`STEP_STATUSES`.
         attempts: Calls made so far (retries included).
         started_at: UTC ISO time the step started, or ``None``.
         finished_at: UTC ISO time it ended, or ``None``.
@@ -160,7 +203,13 @@ class StepState:
 
 @dataclass(kw_only=True)
 class RunState:
-    """The whole machine state of a run (the front matter of execution_state.md).
+    """The machine state of a run.
+
+    In memory it is the whole state; the front matter of execution_state.md (:meth:`to_dict`)
+    holds all of it but the plan (in ``plan.json``, named by ``plan_file``), keeping only a window
+    of the steps, the recent transitions and the recent outputs, so that its size does not grow
+    with the run. A state read back with :func:`load_state` therefore holds the window only when
+    the run has more than :data:`STEP_WINDOW` steps; :func:`recover_state` rebuilds the whole.
 
     Attributes:
         schema_version: :data:`SCHEMA_VERSION`.
@@ -180,14 +229,24 @@ class RunState:
         workspace: The workspace folder.
         inputs: The scenario inputs, resolved.
         plan: The steps as planned (the scenario ``steps`` schema).
+        plan_file: Where the plan is stored, relative to the run's folder (``plan.json``); ``""``
+            when the front matter holds the plan itself (as a hand-written state file may).
         steps: Per-step state, in plan order.
+        step_counts: How many steps are in each status (kept by :meth:`set_step_status`).
+        cursor: 0-based index in ``steps`` of the step in progress, or of the next one to run.
         current_step: Id of the step being run, or ``None``.
         cost_usd: US dollars spent so far.
         budget_usd: The cap in US dollars, or ``None``.
         transition_count: Transitions recorded so far (the journal's length).
-        recent_transitions: The last :data:`RECENT_TRANSITIONS` transitions.
+        recent_transitions: The last :data:`RECENT_TRANSITIONS` transitions, without their
+            ``data`` (:meth:`Transition.summary`; the journal has them whole).
         error: ``{"message", "step", "type"}`` when the run failed, else ``None``.
         paused_reason: Why the run paused (budget spent, approval needed), else ``None``.
+        pending: The question a paused run waits on, else ``None``: ``{"step", "kind", "reason",
+            "since"}``, where ``kind`` is ``approval`` (the step says ``approval: required``),
+            ``side_effects`` (``--confirm side-effects``) or ``rerun`` (the step was running when
+            the runner stopped and its component is not idempotent). ``llmos approve`` runs the
+            step, ``llmos reject`` stops the run, ``llmos skip`` skips the step.
         outputs: Files the run wrote (absolute paths).
     """
 
@@ -208,7 +267,10 @@ class RunState:
     workspace: str = ""
     inputs: dict[str, Any] = field(default_factory=dict)
     plan: list[dict[str, Any]] = field(default_factory=list)
+    plan_file: str = ""
     steps: list[StepState] = field(default_factory=list)
+    step_counts: dict[str, int] = field(default_factory=dict)
+    cursor: int = 0
     current_step: str | None = None
     cost_usd: float = 0.0
     budget_usd: float | None = None
@@ -216,6 +278,7 @@ class RunState:
     recent_transitions: list[Transition] = field(default_factory=list)
     error: dict[str, Any] | None = None
     paused_reason: str | None = None
+    pending: dict[str, Any] | None = None
     outputs: list[str] = field(default_factory=list)
 
     def step(self, step_id: str) -> StepState:
@@ -224,20 +287,80 @@ class RunState:
         Raises:
             KeyError: No such step.
         """
+        cached = self.__dict__.get("_index")  # (the list it indexes, its length, id -> step)
+        if cached is None or cached[0] is not self.steps or cached[1] != len(self.steps):
+            cached = (self.steps, len(self.steps), {s.id: s for s in self.steps})
+            self.__dict__["_index"] = cached
+        return cached[2][step_id]
+
+    def count_steps(self) -> None:
+        """Recount :attr:`step_counts` from the steps."""
+        counts: dict[str, int] = {}
         for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+            counts[step.status] = counts.get(step.status, 0) + 1
+        self.step_counts = counts
+
+    def set_step_status(self, step: StepState, status: str) -> str:
+        """Move ``step`` to ``status``, keeping :attr:`step_counts`; returns the old status."""
+        old = step.status
+        if old != status:
+            counts = self.step_counts
+            if counts.get(old, 0) > 1:
+                counts[old] -= 1
+            else:
+                counts.pop(old, None)
+            counts[status] = counts.get(status, 0) + 1
+            step.status = status
+        return old
+
+    def window(self) -> tuple[int, list[StepState]]:
+        """The steps the state file shows and the 0-based index of the first: up to
+        ``STEP_WINDOW // 2`` before the cursor, the rest from it on (all of them when the run has
+        at most :data:`STEP_WINDOW`)."""
+        if len(self.steps) <= STEP_WINDOW:
+            return 0, self.steps
+        first = min(max(0, self.cursor - STEP_WINDOW // 2), len(self.steps) - STEP_WINDOW)
+        return first, self.steps[first : first + STEP_WINDOW]
+
+    def front_matter(self) -> list[tuple[str, Any]]:
+        """The front matter's keys and values, in order (values not yet converted to plain data)."""
+        out: list[tuple[str, Any]] = []
+        for name in _HEADER_FIELDS[: _HEADER_FIELDS.index("plan_file")]:
+            out.append((name, getattr(self, name)))
+        if self.plan_file:
+            out.append(("plan_file", self.plan_file))
+        else:
+            out.append(("plan", self.plan))
+        out += [
+            ("steps_total", len(self.steps)),
+            ("step_counts", self.step_counts),
+            ("cursor", self.cursor),
+            ("current_step", self.current_step),
+        ]
+        first, window = self.window()
+        out += [("steps_from", first + 1), ("steps", window)]
+        for name in _HEADER_FIELDS[_HEADER_FIELDS.index("cost_usd") :]:
+            out.append((name, getattr(self, name)))
+        out += [
+            ("recent_transitions", self.recent_transitions),
+            ("outputs_total", len(self.outputs)),
+            ("outputs", self.outputs[-RECENT_OUTPUTS:]),
+        ]
+        return out
+
+    def header(self) -> dict[str, Any]:
+        """The run's own fields (no steps, transitions or outputs), as the journal records them."""
+        return {name: getattr(self, name) for name in _HEADER_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
-        """The state as plain data (YAML/JSON-safe)."""
-        out = asdict(self)
+        """The front matter of the state file as plain data (YAML/JSON-safe)."""
+        out = {name: _as_plain(value) for name, value in self.front_matter()}
         out["recent_transitions"] = [t.to_dict() for t in self.recent_transitions]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, path: Path | None = None) -> RunState:
-        """Rebuild a state from :meth:`to_dict` output.
+        """Rebuild a state from :meth:`to_dict` output (or a hand-written front matter).
 
         Raises:
             StateError: Unknown schema version, or a missing or ill-typed field.
@@ -245,22 +368,63 @@ class RunState:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise StateError(
-                f"unknown state schema_version {version!r}; this runner reads version {SCHEMA_VERSION}", path=path
+                f"unknown state schema_version {version!r}; this runner reads version {SCHEMA_VERSION}"
+                + (" (the file was written by an older runner: start the run again)" if version == 1 else ""),
+                path=path,
             )
         try:
-            fields = dict(data)
+            fields = {k: v for k, v in data.items() if k not in {"steps_total", "steps_from", "outputs_total"}}
             fields["steps"] = [StepState(**s) for s in data.get("steps") or []]
             fields["recent_transitions"] = [Transition.from_dict(t) for t in data.get("recent_transitions") or []]
+            fields["plan"] = list(data.get("plan") or [])
+            fields["outputs"] = list(data.get("outputs") or [])
             state = cls(**fields)
         except (TypeError, KeyError, ValueError) as exc:
             raise StateError(f"malformed run state: {exc}", path=path) from None
         if state.status not in RUN_STATUSES:
             raise StateError(f"unknown run status {state.status!r}", path=path)
+        for step in state.steps:
+            if step.status not in STEP_STATUSES:
+                raise StateError(f"step {step.id!r}: unknown status {step.status!r}", path=path)
+        if not state.step_counts:
+            state.count_steps()
         return state
+
+
+#: The run's own fields, in front matter order.
+_HEADER_FIELDS = (
+    "schema_version",
+    "execution_id",
+    "scenario",
+    "scenario_path",
+    "goal",
+    "mode",
+    "provider",
+    "status",
+    "phase",
+    "started_at",
+    "updated_at",
+    "finished_at",
+    "duration_s",
+    "project_root",
+    "workspace",
+    "inputs",
+    "plan_file",
+    "cost_usd",
+    "budget_usd",
+    "transition_count",
+    "error",
+    "paused_reason",
+    "pending",
+)
 
 
 def load_state(path: str | Path) -> RunState:
     """Read an execution_state.md (written by the runner or by Claude Code).
+
+    The state holds what the file holds: for a run of more than :data:`STEP_WINDOW` steps, a
+    window of them (``step_counts`` counts them all), and the plan only when the file has it
+    inline. :func:`recover_state` rebuilds the whole run.
 
     Raises:
         StateError: The file is missing, has no front matter, or holds an invalid state.
@@ -277,132 +441,57 @@ def load_state(path: str | Path) -> RunState:
     return RunState.from_dict(dict(post.metadata), path=file)
 
 
-_STATE_FIELDS = tuple(f.name for f in fields(RunState))
-_STEP_FIELDS = tuple(f.name for f in fields(StepState))
+# -- the front matter ----------------------------------------------------------------------------
+#
+# The runner writes the front matter as YAML whose values are in flow style: each top-level key on
+# its own line, each step and recent transition as one list item, every value written as JSON
+# (a subset of YAML's flow style) with the few adjustments YAML 1.1 needs. Dumping the state with
+# PyYAML's representer at every transition cost more than everything else a transition does; the
+# JSON encoder is C code. People read the rendered body; the front matter is for programs, and any
+# YAML (a block-style file written by hand, as Claude Code does) reads back the same.
 
-# libyaml's emitter when PyYAML was built with it (about 10x faster than the pure-Python one).
-_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# Characters a YAML stream may not hold raw (non-printable) or reads as line breaks.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+# Numbers with an exponent but no point, which YAML 1.1 reads as strings, and JSON's non-finite numbers.
+_JSON_ODD = re.compile(r"\d[eE][-+]\d|Infinity|NaN")
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?')
 
 
-class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]
-    pass
+def _fix_token(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if token[0] == '"':
+        return _YAML_UNSAFE.sub(lambda c: f"\\u{ord(c.group()):04x}", token)
+    if token.endswith("Infinity"):
+        return token.replace("Infinity", ".inf")
+    if token == "NaN":
+        return ".nan"
+    if "." not in token and ("e" in token or "E" in token):
+        mantissa, _, exponent = token.replace("E", "e").partition("e")
+        return f"{mantissa}.0e{exponent}"
+    return token
 
 
-def _str_presenter(dumper: yaml.representer.SafeRepresenter, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str_presenter)
+def flow_yaml(value: Any) -> str:
+    """``value`` (plain data) as one line of YAML flow style: JSON, adjusted where YAML 1.1 reads
+    JSON otherwise (``1e-07`` becomes ``1.0e-07``, ``Infinity`` ``.inf``, and characters YAML
+    cannot hold raw are escaped as ``\\uXXXX``)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if _YAML_UNSAFE.search(text) or _JSON_ODD.search(text):
+        text = _JSON_TOKEN.sub(_fix_token, text)
+    return text
 
 
 def dump_front_matter(data: dict[str, Any]) -> str:
-    """YAML for a front matter block (block style, keys in order, Unicode kept)."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
-
-
-# -- the front matter, piece by piece -----------------------------------------------------------
-#
-# Rewriting execution_state.md at every transition used to dump the whole state to YAML each time,
-# though a transition changes a few fields. RunStore.render instead dumps each top-level scalar,
-# each container field, each step and each recent transition on its own ("pieces") and reuses the
-# YAML of the pieces that did not change. The YAML of a block mapping is the concatenation of the
-# YAML of its keys, and a block sequence's that of its items, so the text is the same as a whole
-# dump, with one exception handled here: the document end marker ``...``, which the emitter adds
-# when a keep-chomped block scalar (``|+``, a string ending in two newlines) leaves the document
-# open. libyaml closes it again only at the next block scalar; PyYAML's own emitter at any next
-# token. So each piece says how it leaves the document (open, closed, or as it was).
-
-
-class _Representer(yaml.representer.SafeRepresenter):
-    """The representer of :func:`dump_front_matter`, on its own (to dump a node twice)."""
-
-
-_Representer.add_representer(str, _str_presenter)
-_STR = "tag:yaml.org,2002:str"
-
-
-def _serialize(node: yaml.Node) -> str:
-    return yaml.serialize(node, Dumper=_Dumper, allow_unicode=True, width=120)
-
-
-def _sticky_end() -> bool:
-    return dump_front_matter({"a": "x\n\n", "b": 1}).endswith("\n...\n")
-
-
-_STICKY_END = _sticky_end()
-
-
-def _yaml_piece(data: Any) -> tuple[str, bool | None]:
-    """The YAML of a piece of the front matter (a mapping of top-level keys, or a one-item list)
-    without the document end marker, and how the piece leaves the document: open (``True``: a
-    dump ending here ends with ``...``), closed (``False``), or as it was (``None``)."""
-    node = _Representer(default_flow_style=False, sort_keys=False).represent_data(data)
-    text = _serialize(node)
-    if text.endswith("\n...\n"):
-        return text[:-4], True
-    if not _STICKY_END:
-        return text, False
-    # Only strings with a line break become block scalars. After a keep-chomped scalar, the
-    # document stays open unless one of them does: emit them alone after one to find out (a
-    # value's style depends on the string alone; a key with a line break is emitted otherwise).
-    strings: list[str] = []
-    keep = yaml.ScalarNode(_STR, "x\n\n", style="|")
-    if not _multiline_values(data, strings):  # not in practice: emit the whole piece after one
-        probe = [keep, node]
-    elif not strings:
-        return text, None
-    else:
-        probe = [keep, *(yaml.ScalarNode(_STR, v, style="|") for v in strings)]
-    seq = yaml.SequenceNode("tag:yaml.org,2002:seq", probe, flow_style=False)
-    return text, None if _serialize(seq).endswith("\n...\n") else False
-
-
-def _multiline_values(value: Any, out: list[str]) -> bool:
-    """Collect the strings with a line break among the values of ``value``, in order; ``False``
-    when a mapping key has a line break."""
-    if isinstance(value, str):
-        if "\n" in value:
-            out.append(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and "\n" in key:
-                return False
-            if not _multiline_values(item, out):
-                return False
-    elif isinstance(value, list):
-        return all(_multiline_values(item, out) for item in value)
-    return True
-
-
-@functools.lru_cache(maxsize=1024, typed=True)
-def _scalar_piece(name: str, value: str | float | None) -> tuple[Any, str, bool | None]:
-    """A top-level scalar of the state: redacted, and its YAML piece."""
-    if isinstance(value, str):
-        plain = redact_text(value)
-        return (plain, *_yaml_piece({name: plain}))
-    # Numbers, booleans and null are plain scalars: "name: <the representer's text>".
-    return value, f"{name}: {_Representer().represent_data(value).value}\n", None
-
-
-def _field_piece(name: str, value: Any) -> tuple[Any, str, bool | None]:
-    """A top-level container field of the state: redacted, and its YAML piece."""
-    plain = redact(value)
-    return (plain, *_yaml_piece({name: plain}))
-
-
-def _transition_piece(transition: Transition) -> tuple[Any, str, bool | None]:
-    """A recent transition of the state: as plain data, redacted, and its YAML piece."""
-    plain = redact(transition.to_dict())
-    return (plain, *_yaml_piece([plain]))
-
-
-def _step_field_piece(name: str, value: Any) -> tuple[Any, str, bool | None]:
-    """A field of a step: as plain data (what ``asdict`` makes of it), redacted, and its YAML in
-    the step's sequence item (``- name: ...`` for the first field, ``  name: ...`` after)."""
-    plain = redact(_as_plain(value))
-    text, ends = _yaml_piece([{name: plain}])
-    return plain, text if name == _STEP_FIELDS[0] else "  " + text[2:], ends
+    """The front matter text for plain ``data``: a line per key, a line per item of ``steps`` and
+    ``recent_transitions`` (see :func:`flow_yaml`)."""
+    lines = []
+    for key, value in data.items():
+        if key in {"steps", "recent_transitions"} and value:
+            lines.append(f"{key}:")
+            lines.extend(f"- {flow_yaml(item)}" for item in value)
+        else:
+            lines.append(f"{key}: {flow_yaml(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def _as_plain(value: Any) -> Any:
@@ -493,13 +582,15 @@ class RunStore:
         workspace: The workspace folder.
         execution_id: The run's id; its folder is ``workspace/runs/<execution_id>``.
         template: The Jinja2 source of the state file body (from ExecutionStateTemplate.md).
-        durable: ``False`` skips the fsyncs, for simulation batches (:mod:`llmos.simulate`), whose
-            runs can simply be run again, so surviving a power loss is not worth an fsync per file
-            per transition. Writes stay atomic (a temporary file renamed, or swapped, into place:
-            whoever opens a file finds a whole version) and a journal line is still one
-            ``write``; but the file a write replaces is reused for the next one (see
-            :meth:`write`), so a reader that keeps a state file open across two transitions may
-            see it change under it. Call :meth:`close` when the run ends.
+        durable: ``True`` fsyncs each journal line before the run goes on, and the plan and
+            artifacts once; the state file and mirror are replaced atomically without an fsync
+            (the journal rebuilds them). ``False`` skips every fsync, for simulation batches
+            (:mod:`llmos.simulate`), whose runs can simply be run again. Writes stay atomic (a
+            temporary file renamed, or swapped, into place: whoever opens a file finds a whole
+            version) and a journal line is still one ``write``; but without durability the file a
+            write replaces is reused for the next one (see :meth:`write`), so a reader that keeps
+            a state file open across two transitions may see it change under it. Call
+            :meth:`close` when the run ends.
         mirror: ``False`` leaves ``workspace/execution_state.md`` alone (a simulation batch runs
             many runs at once; "the latest run" means nothing there).
     """
@@ -516,9 +607,27 @@ class RunStore:
         self.durable = durable
         self.mirror = mirror
         self._template = compile_template(template)
-        self._parts: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._parts: dict[tuple[str, str], tuple[Any, str]] = {}
         self._spares: set[Path] = set()
+        self._journaled: dict[str, Any] = {}  # the run fields as the journal last recorded them
+        self._outputs_journaled = 0
+        self._mirrored = 0.0  # time.monotonic() of the last mirror write
         self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def resume_from(self, state: RunState) -> None:
+        """Continue the journal of a run rebuilt by :func:`recover_state` (records only what changes)."""
+        self._journaled = _plain_json(state.header())
+        del self._journaled["transition_count"], self._journaled["updated_at"]
+        self._outputs_journaled = len(state.outputs)
+
+    def write_plan(self, state: RunState) -> None:
+        """Store the plan in ``plan.json`` (durably) and point ``state.plan_file`` at it."""
+        text = json.dumps(redact(state.plan), ensure_ascii=False, indent=1)
+        if self.durable:
+            atomic_write_text(self.run_dir / "plan.json", text)
+        else:
+            self.write(self.run_dir / "plan.json", text)
+        state.plan_file = "plan.json"
 
     def write(self, path: Path, text: str) -> None:
         """Replace a file of the run atomically (fsynced when the store is durable).
@@ -534,6 +643,30 @@ class RunStore:
         if self.durable:
             atomic_write_text(path, text)
             return
+        self._swap(path, text)
+
+    def checkpoint(self, path: Path, text: str) -> None:
+        """Replace the state file or the mirror atomically, without fsync when durable (the
+        journal is the durable record): a new temporary file renamed over the old one."""
+        if not self.durable:
+            self._swap(path, text)
+            return
+        tmp = path.parent / f".{path.name}.{os.getpid()}.new"
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            # Swapped in, then the old version unlinked: as atomic as a rename, without the flush
+            # ext4 starts on a rename over a file (auto_da_alloc), which would double the cost of
+            # a transition; a reader that has the old version open keeps reading it whole.
+            if _exchange(tmp, path):
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _swap(self, path: Path, text: str) -> None:
         tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"  # one process writes a run's files
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o644)
@@ -597,74 +730,61 @@ class RunStore:
         return f"---\n{front}---\n{body}"
 
     def _plain(self, state: RunState) -> tuple[dict[str, Any], str]:
-        """``redact(state.to_dict())`` and its :func:`dump_front_matter` text, from pieces.
+        """``redact(state.to_dict())`` and its :func:`dump_front_matter` text.
 
         Each step, recent transition and container field is converted, redacted and dumped once
-        and reused while its ``repr`` stays the same (the cache keeps the pieces the previous
-        state used); scalars are cached by value. See :func:`_yaml_piece`.
+        and reused while its ``repr`` stays the same (the cache keeps what the previous state
+        used), so a transition costs about what changed in it.
         """
         previous = self._parts
-        cache: dict[tuple[str, str], tuple[Any, ...]] = {}
-        pieces: list[tuple[str, bool | None]] = []
+        cache: dict[tuple[str, str], tuple[Any, str]] = {}
 
-        def lookup(key: tuple[str, str], make: Any) -> tuple[Any, ...]:
+        def piece(name: str, value: Any, make: Any) -> tuple[Any, str]:
+            key = (name, repr(value))
             hit = previous.get(key) or cache.get(key)
             if hit is None:
-                hit = make()
+                plain = redact(make(value))
+                hit = (plain, flow_yaml(plain))
             cache[key] = hit
             return hit
 
-        def step_piece(step: StepState) -> tuple[Any, ...]:
-            # A step changes a field or two at a time: its fields are pieces of their own. The
-            # YAML of a one-key mapping in a sequence item ("- key: ...") is that key's text in
-            # the whole item, "- " becoming "  " after the first key.
-            fields: dict[str, Any] = {}
-            texts: list[str] = []
-            ends: bool | None = None
-            keys = []
-            for field_name in _STEP_FIELDS:
-                item = getattr(step, field_name)
-                key = ("steps." + field_name, repr(item))
-                fields[field_name], text, field_ends = lookup(key, lambda n=field_name, v=item: _step_field_piece(n, v))
-                texts.append(text)
-                ends = ends if field_ends is None else field_ends
-                keys.append(key)
-            return fields, "".join(texts), ends, keys
-
         data: dict[str, Any] = {}
-        for name in _STATE_FIELDS:
-            value = getattr(state, name)
-            if value is None or isinstance(value, (str, int, float)):
-                data[name], text, ends = _scalar_piece(name, value)
-                pieces.append((text, ends))
-            elif name == "steps" and value:
-                pieces.append(("steps:\n", None))
-                data[name] = []
-                for step in value:
-                    hit = lookup(("steps", repr(step)), lambda step=step: step_piece(step))
-                    for key in hit[3]:  # keep the step's field pieces for when it changes
-                        cache[key] = previous.get(key) or cache[key]
-                    data[name].append(hit[0])
-                    pieces.append((hit[1], hit[2]))
-            elif name == "recent_transitions" and value:
-                pieces.append(("recent_transitions:\n", None))
-                data[name] = []
-                for transition in value:
-                    hit = lookup((name, repr(transition)), lambda t=transition: _transition_piece(t))
-                    data[name].append(hit[0])
-                    pieces.append((hit[1], hit[2]))
+        lines: list[str] = []
+        for name, value in state.front_matter():
+            if value is None or isinstance(value, (bool, int, float)):
+                data[name] = value
+                lines.append(f"{name}: {flow_yaml(value)}")
+            elif name in {"steps", "recent_transitions"} and value:
+                make = _as_plain if name == "steps" else Transition.to_dict
+                lines.append(f"{name}:")
+                items = data[name] = []
+                for item in value:
+                    plain, text = piece(name, item, make)
+                    items.append(plain)
+                    lines.append(f"- {text}")
             else:
-                hit = lookup((name, repr(value)), lambda name=name, value=value: _field_piece(name, value))
-                data[name] = hit[0]
-                pieces.append((hit[1], hit[2]))
+                plain, text = piece(name, value, _as_plain)
+                data[name] = plain
+                lines.append(f"{name}: {text}")
         self._parts = cache
-        open_ended = False
-        for _, ends in pieces:
-            open_ended = open_ended if ends is None else ends
-        return data, "".join(text for text, _ in pieces) + ("...\n" if open_ended else "")
+        return data, "\n".join(lines) + "\n"
 
-    def record(self, state: RunState, transition: Transition) -> None:
+    def record(
+        self, state: RunState, transition: Transition, *, snapshot: StepState | None = None, sync: bool = True
+    ) -> None:
         """Persist one transition: append it to the journal, then rewrite the state file and mirror.
+
+        ``sync=False`` appends without the fsync (in a durable store): the line becomes durable
+        with the next synced one. The engine syncs every transition after which the world may
+        change (a step starting, a phase change, a decision), so a power loss can only lose the
+        record of calls and step endings since then, and the step then reads as interrupted.
+        The mirror is rewritten at most every :data:`MIRROR_INTERVAL_S` seconds, and at every
+        synced transition.
+
+        The journal line is the transition (:meth:`Transition.to_dict`) plus ``run`` (the run
+        fields that changed since the previous line: :meth:`RunState.header`), ``snapshot``
+        (the whole state of the step after a step transition) and ``outputs_added`` (files the
+        run wrote since the previous line), secrets redacted.
 
         Raises:
             StateError: The disk refused the write.
@@ -674,19 +794,157 @@ class RunStore:
         except Exception as exc:  # a template that parses but cannot render this state
             raise StateError(f"ExecutionStateTemplate.md cannot render the state: {exc}", path=self.state_path) from exc
         try:
-            done = self._parts.get(("recent_transitions", repr(transition)))  # redacted by render
-            plain = done[0] if done is not None else redact(transition.to_dict())
+            plain = redact(transition.to_dict())
+            header = _plain_json(state.header())
+            del header["transition_count"], header["updated_at"]  # the line's seq and at
+            last = self._journaled
+            changed = {k: v for k, v in header.items() if k not in last or last[k] != v}
+            if changed:
+                plain["run"] = redact(changed)
+                self._journaled = header
+            if snapshot is not None:
+                plain["snapshot"] = redact(_as_plain(snapshot))
+            if len(state.outputs) > self._outputs_journaled:
+                plain["outputs_added"] = state.outputs[self._outputs_journaled :]
+                self._outputs_journaled = len(state.outputs)
             line = json.dumps(plain, ensure_ascii=False, default=str)
-            (append_line if self.durable else _append_unsynced)(self.journal_path, line)
-            self.write(self.state_path, text)
+            (append_line if self.durable and sync else _append_unsynced)(self.journal_path, line)
+            self.checkpoint(self.state_path, text)
+            now = time.monotonic()
+            if self.mirror and (sync or now - self._mirrored >= MIRROR_INTERVAL_S):
+                self.checkpoint(self.mirror_path, text)
+                self._mirrored = now
+        except OSError as exc:
+            raise StateError(f"cannot persist the run state: {exc}", path=self.state_path) from exc
+
+    def refresh(self, state: RunState) -> None:
+        """Rewrite the state file (and mirror) from ``state`` without recording a transition.
+
+        Raises:
+            StateError: The disk refused the write.
+        """
+        try:
+            text = self.render(state)
+            self.checkpoint(self.state_path, text)
             if self.mirror:
-                self.write(self.mirror_path, text)
+                self.checkpoint(self.mirror_path, text)
         except OSError as exc:
             raise StateError(f"cannot persist the run state: {exc}", path=self.state_path) from exc
 
     def journal(self) -> list[Transition]:
         """Every transition recorded so far, from the journal."""
-        if not self.journal_path.exists():
-            return []
-        with self.journal_path.open(encoding="utf-8") as handle:
-            return [Transition.from_dict(json.loads(line)) for line in handle if line.strip()]
+        return [Transition.from_dict(line) for line in read_journal(self.journal_path)]
+
+
+def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as JSON would give it back (tuples as lists), so that comparisons hold after a reload."""
+    return {k: _as_plain(v) for k, v in value.items()}
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """The lines of a journal as dicts, in order.
+
+    A last line cut short (the process or the machine stopped in the middle of an append) is
+    left out; it was never acknowledged, so nothing depended on it.
+
+    Raises:
+        StateError: A line other than the last is not JSON (the journal was damaged).
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = raw.split(b"\n")
+    out: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            if number >= len(lines) - 1 and not raw.endswith(b"\n"):
+                break  # a torn last line
+            raise StateError(f"line {number} of the journal is not JSON", path=path) from None
+    return out
+
+
+def recover_state(run_dir: Path) -> RunState:
+    """Rebuild the whole state of a run from its folder, for resuming it.
+
+    With a journal, the journal is the truth: the run's fields, each step's last snapshot, the
+    outputs, the transition count and the last transitions all come from it, and the plan from
+    ``plan.json`` (or the front matter). The state file is only read for its schema version, so a
+    state file one transition behind the journal (the runner stopped between the two writes) or
+    damaged (a power loss) loses nothing. Without a journal (a state file written by hand, as
+    Claude Code does), the state file is the state and must list every step.
+
+    Raises:
+        StateError: No run there, an unknown schema version, a damaged journal, or a state that
+            does not hold every step of its plan.
+    """
+    state_path = run_dir / "execution_state.md"
+    journal_path = run_dir / "journal.jsonl"
+    lines = read_journal(journal_path)
+    from_file: RunState | None = None
+    try:
+        from_file = load_state(state_path)
+    except StateError as exc:
+        if not lines or "schema_version" in exc.message:
+            raise
+    if not lines:
+        assert from_file is not None
+        state = from_file
+        state.transition_count = max(state.transition_count, len(state.recent_transitions))
+    else:
+        state = _fold(lines, run_dir)
+    if not state.plan and state.plan_file:
+        plan_path = run_dir / state.plan_file
+        try:
+            state.plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StateError(f"cannot read the plan {plan_path}: {exc}", path=state_path) from None
+    if state.plan:
+        known: dict[str, StepState | None] = {s.id: s for s in state.steps}
+        steps = []
+        for entry in state.plan:
+            step_id = str(entry.get("id"))
+            steps.append(known.pop(step_id, None) or StepState(id=step_id, component=str(entry.get("component"))))
+        if known:
+            raise StateError(f"steps {sorted(known)} are not in the plan", path=state_path)
+        if not lines and from_file is not None and len(from_file.steps) < len(steps):
+            missing = [s.id for s in steps if s.status == "pending" and s.started_at is None]
+            raise StateError(
+                f"the state file lists {len(from_file.steps)} of {len(steps)} steps and there is no journal "
+                f"to rebuild the others from (e.g. {missing[:3]})",
+                path=state_path,
+            )
+        state.steps = steps
+    state.count_steps()
+    return state
+
+
+def _fold(lines: list[dict[str, Any]], run_dir: Path) -> RunState:
+    """The state that the journal's lines add up to."""
+    header: dict[str, Any] = {}
+    snapshots: dict[str, dict[str, Any]] = {}
+    outputs: list[str] = []
+    recent: list[Transition] = []
+    for line in lines:
+        header.update(line.get("run") or {})
+        if line.get("snapshot"):
+            snapshots[line["snapshot"]["id"]] = line["snapshot"]
+        outputs.extend(line.get("outputs_added") or [])
+        recent.append(Transition.from_dict(line).summary())
+        del recent[:-RECENT_TRANSITIONS]
+    header.setdefault("execution_id", run_dir.name)
+    header.pop("schema_version", None)
+    try:
+        state = RunState(**header)
+        state.steps = [StepState(**snap) for snap in snapshots.values()]
+    except TypeError as exc:
+        raise StateError(f"the journal holds an unexpected field: {exc}", path=run_dir / "journal.jsonl") from None
+    state.transition_count = int(lines[-1]["seq"])
+    state.updated_at = str(lines[-1]["at"])
+    state.recent_transitions = recent
+    state.outputs = outputs
+    return state

@@ -42,6 +42,7 @@ TRACE_FIELDS = (
     "state_transitions",
     "final_outcome",
     "error",
+    "human_feedback",
     "total_cost_usd",
     "execution_time_s",
     "quality_metrics",
@@ -155,6 +156,19 @@ def build_trace(state: RunState, journal: list[Transition], run_dir: Path, quali
         "state_transitions": transitions,
         "final_outcome": "success" if state.error is None else "failure",
         "error": state.error,
+        "human_feedback": [
+            {
+                "seq": t.seq,
+                "at": t.at,
+                "step": t.step,
+                "question": t.data.get("question"),
+                "action": t.data.get("action"),
+                "reason": t.data.get("reason", ""),
+                "by": t.data.get("by"),
+            }
+            for t in journal
+            if t.kind == "decision"
+        ],
         "total_cost_usd": round(state.cost_usd, 6),
         "execution_time_s": round(state.duration_s, 3),
         "quality_metrics": quality,

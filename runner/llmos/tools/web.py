@@ -1,24 +1,44 @@
 """WebFetch: fetch a URL with httpx and return it as Markdown.
 
 * Redirects are followed up to ``ctx.extra["max_redirects"]`` (default 5).
-* ``ctx.timeout_s`` bounds connecting and each read; the body is streamed and cut off at
-  ``ctx.max_bytes`` (the size cap), checking ``Content-Length`` first.
+* ``ctx.timeout_s`` bounds each connect and each read, and it is also a total deadline for the
+  whole fetch (every redirect, the headers and the body): httpx's timeouts are per read, so a
+  server that dribbles a byte at a time would otherwise keep a fetch alive forever. When the
+  deadline passes, a timer shuts the fetch's sockets down, which ends even a blocked read. Only a
+  connect that starts just before the deadline (after a redirect) can overrun it, by at most its
+  own connect timeout.
+* The body is streamed and cut off at ``ctx.max_bytes`` (the size cap), checking
+  ``Content-Length`` first, so an endless or huge body is never held in memory.
 * The charset comes from the Content-Type header, else from the HTML's ``<meta charset>``, else
-  from charset-normalizer's detection; an unknown charset name falls back to detection.
+  from charset-normalizer's detection. A charset name Python does not know as a text encoding
+  (``klingon``, ``base64``) falls back to detection; bytes invalid in the chosen charset are
+  replaced with U+FFFD, as browsers do, and ``charset_source`` says so.
 * HTML becomes Markdown with markdownify: only the ``<main>`` or ``<article>`` element when the
-  page has one; scripts, styles, comments, ``nav``/``aside`` and navigation bars removed.
-  ``text/*``, JSON and XML are returned as text; anything else (PDF, images, archives) is refused
-  as binary.
+  page has one; scripts, styles, comments, ``nav``/``aside`` and navigation bars removed. A body
+  declared HTML that is in fact JSON is returned as text (Markdown conversion would mangle it).
+  ``text/*``, JSON and XML are returned as text. The declared type decides what is binary: any
+  other type (PDF, images, archives, ``application/octet-stream``, even when the bytes are HTML) is
+  refused, and so is a body with NUL bytes near its start whatever type it claims (unless its
+  charset is UTF-16 or UTF-32).
 
-Network failures, timeouts, resets and 5xx answers raise a retryable
-:class:`~llmos.exceptions.ToolError`; 4xx answers, redirect loops, binary bodies and pages over the
-cap raise a non-retryable one.
+Failure classes (each a :class:`~llmos.exceptions.ToolError` whose message names the URL):
+
+* retryable: connection refused or unreachable, timeouts (per read or the total deadline), a
+  connection reset or closed before the whole body arrived (a body shorter than its
+  ``Content-Length``), HTTP 5xx and 429;
+* not retryable: HTTP 4xx, a redirect loop, a binary body, a page over the size cap, a URL that
+  is not http(s).
 """
 
 from __future__ import annotations
 
 import codecs
+import json
 import re
+import socket
+import threading
+import time
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,12 +90,33 @@ def html_to_markdown(html: str) -> tuple[str, str]:
 
 
 def _known_charset(name: str | None) -> str | None:
+    """The codec name for a charset name, or ``None`` when Python knows no text encoding by it
+    (``base64`` and ``rot13`` are codecs, but not text encodings: ``bytes.decode`` refuses them)."""
     if not name:
         return None
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
         return None
+    return info.name if info._is_text_encoding else None
+
+
+def _is_wide(charset: str | None, body: bytes) -> bool:
+    """Whether the text is UTF-16 or UTF-32 (by its charset or its BOM), where NUL bytes are normal."""
+    name = _known_charset(charset) or ""
+    return name.startswith(("utf-16", "utf-32")) or body.startswith(
+        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+    )
+
+
+def _is_json(text: str) -> bool:
+    if not re.match(r"\s*[\[{]", text):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _decode(body: bytes, header_charset: str | None, is_html: bool) -> tuple[str, str, str]:
@@ -93,7 +134,63 @@ def _decode(body: bytes, header_charset: str | None, is_html: bool) -> tuple[str
         best = from_bytes(body).best()
         charset = best.encoding if best is not None else "utf-8"
         how = "detected" if header_charset is None else f"detected (header named unknown charset {header_charset!r})"
-    return body.decode(charset, errors="replace"), charset, how
+    try:
+        return body.decode(charset), charset, how
+    except UnicodeDecodeError:
+        return body.decode(charset, errors="replace"), charset, f"{how} (bytes invalid in {charset} replaced)"
+
+
+class _Deadline:
+    """Ends a fetch that runs past ``seconds`` in total, whatever the server does.
+
+    Passed to httpx as the ``trace`` request extension, it learns every socket the fetch opens
+    (redirects may open more); a timer shuts them down when the deadline passes, which wakes a read
+    blocked on them. The fetch then fails (or a body delimited by the connection's end looks
+    complete), so the caller checks :attr:`expired` and reports a timeout instead.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._timer.cancel()
+
+    def passed(self) -> bool:
+        return self.expired or time.monotonic() >= self.ends
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        # TLS wraps the TCP socket in a new socket object, so both events are watched.
+        if event in {"connection.connect_tcp.complete", "connection.start_tls.complete"}:
+            sock = info["return_value"].get_extra_info("socket")
+            with self._lock:
+                self._sockets.append(sock)
+                if self.expired:
+                    _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed (the fetch ended meanwhile), or detached by TLS
+        pass
 
 
 class WebFetchTool(Tool):
@@ -127,80 +224,74 @@ class WebFetchTool(Tool):
             "User-Agent": f"llmos/{__version__} (document runtime; WebFetch)",
             "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
         }
+
+        def fail(message: str, *, retryable: bool = False) -> ToolError:
+            return ToolError(message, tool=self.name, step=ctx.step, retryable=retryable)
+
+        def timed_out(how: str) -> ToolError:
+            return fail(f"timed out after {ctx.timeout_s:g} s fetching {url} ({how})", retryable=True)
+
+        deadline = _Deadline(ctx.timeout_s)
         try:
             with (
+                deadline,
                 httpx.Client(
                     follow_redirects=True,
                     max_redirects=int(ctx.extra.get("max_redirects", 5)),
                     timeout=timeout,
                     headers=headers,
                 ) as client,
-                client.stream("GET", url) as response,
+                client.stream("GET", url, extensions={"trace": deadline}) as response,
             ):
                 status = response.status_code
                 if status >= 400:
-                    raise ToolError(
-                        f"HTTP {status} {response.reason_phrase} from {url}",
-                        tool=self.name,
-                        step=ctx.step,
-                        retryable=status >= 500 or status == 429,
+                    raise fail(
+                        f"HTTP {status} {response.reason_phrase} from {url}", retryable=status >= 500 or status == 429
                     )
                 content_type = response.headers.get("content-type", "")
                 mime = content_type.split(";")[0].strip().lower()
                 declared = response.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > cap:
-                    raise ToolError(
-                        f"page is {int(declared)} bytes, over the {cap}-byte size cap: {url}",
-                        tool=self.name,
-                        step=ctx.step,
-                    )
+                    raise fail(f"page is {int(declared)} bytes, over the {cap}-byte size cap: {url}")
                 if mime and not (
                     mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith("+xml") or mime.endswith("+json")
                 ):
-                    raise ToolError(
-                        f"not a web page: {url} answered with content type {mime!r} (binary)",
-                        tool=self.name,
-                        step=ctx.step,
-                    )
+                    raise fail(f"not a web page: {url} answered with content type {mime!r} (binary)")
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > cap:
-                        raise ToolError(f"page is over the {cap}-byte size cap: {url}", tool=self.name, step=ctx.step)
+                        raise fail(f"page is over the {cap}-byte size cap: {url}")
+                    if deadline.passed():
+                        raise timed_out("total deadline")
                     chunks.append(chunk)
+                if deadline.expired:  # the shut-down socket may have looked like the end of the body
+                    raise timed_out("total deadline")
                 final_url = str(response.url)
                 header_charset = response.charset_encoding
-        except httpx.TooManyRedirects:
-            raise ToolError(
-                f"too many redirects (a redirect loop?) from {url}", tool=self.name, step=ctx.step
-            ) from None
-        except httpx.TimeoutException as exc:
-            raise ToolError(
-                f"timed out after {ctx.timeout_s:g} s fetching {url} ({type(exc).__name__})",
-                tool=self.name,
-                step=ctx.step,
-                retryable=True,
-            ) from None
-        except httpx.ConnectError as exc:
-            raise ToolError(
-                f"cannot connect to {parts.netloc}: {exc}", tool=self.name, step=ctx.step, retryable=True
-            ) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise ToolError(
-                f"connection broke while reading {url}: {exc}", tool=self.name, step=ctx.step, retryable=True
-            ) from None
         except httpx.HTTPError as exc:
-            raise ToolError(f"request to {url} failed: {exc}", tool=self.name, step=ctx.step, retryable=True) from None
+            if deadline.expired:
+                raise timed_out("total deadline") from None
+            if isinstance(exc, httpx.TooManyRedirects):
+                raise fail(f"too many redirects (a redirect loop?) from {url}") from None
+            if isinstance(exc, httpx.TimeoutException):
+                raise timed_out(type(exc).__name__) from None
+            if isinstance(exc, httpx.ConnectError):
+                raise fail(f"cannot connect to {parts.netloc} to fetch {url}: {exc}", retryable=True) from None
+            if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+                raise fail(f"connection broke while reading {url}: {exc}", retryable=True) from None
+            raise fail(f"request to {url} failed: {exc}", retryable=True) from None
         except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
-            raise ToolError(f"not a valid URL: {url!r} ({exc})", tool=self.name, step=ctx.step) from None
+            raise fail(f"not a valid URL: {url!r} ({exc})") from None
         body = b"".join(chunks)
-        if not mime and b"\x00" in body[:2048]:
-            raise ToolError(f"not a web page: {url} returned binary data", tool=self.name, step=ctx.step)
+        if b"\x00" in body[:2048] and not _is_wide(header_charset, body):
+            claimed = f"declared {mime!r} but " if mime else ""
+            raise fail(f"not a web page: {url} {claimed}returned binary data")
         is_html = mime in {"text/html", "application/xhtml+xml"} or (not mime and b"<html" in body[:4096].lower())
         text, charset, how = _decode(body, header_charset, is_html)
         title = ""
-        if is_html:
+        if is_html and not _is_json(text):
             content, title = html_to_markdown(text)
         else:
             content = text
