@@ -34,7 +34,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from typing import Any
 import frontmatter
 import yaml
 
-from llmos._atomic import append_line, atomic_write_text
+from llmos._atomic import atomic_write_text
 from llmos._redact import redact, redact_text
 from llmos.exceptions import StateError
 
@@ -135,11 +135,20 @@ class Transition:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, omitting empty optional fields."""
-        out = asdict(self)
-        for key in ("step", "detail", "data"):
-            if not out[key]:
-                del out[key]
+        """Plain data, omitting empty optional fields (``data`` is shared, not copied)."""
+        out: dict[str, Any] = {
+            "seq": self.seq,
+            "at": self.at,
+            "kind": self.kind,
+            "source": self.source,
+            "target": self.target,
+        }
+        if self.step:
+            out["step"] = self.step
+        if self.detail:
+            out["detail"] = self.detail
+        if self.data:
+            out["data"] = self.data
         return out
 
     @classmethod
@@ -441,6 +450,8 @@ def load_state(path: str | Path) -> RunState:
     return RunState.from_dict(dict(post.metadata), path=file)
 
 
+_STEP_FIELDS = tuple(f.name for f in fields(StepState))
+
 # -- the front matter ----------------------------------------------------------------------------
 #
 # The runner writes the front matter as YAML whose values are in flow style: each top-level key on
@@ -496,6 +507,8 @@ def dump_front_matter(data: dict[str, Any]) -> str:
 
 def _as_plain(value: Any) -> Any:
     """``value`` with any dataclass inside turned into a dict, as ``dataclasses.asdict`` does."""
+    if isinstance(value, StepState):  # the hot path: its fields hold plain data already
+        return {name: _as_plain(getattr(value, name)) for name in _STEP_FIELDS}
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     if isinstance(value, dict):
@@ -512,10 +525,32 @@ def compile_template(source: str) -> Any:
     Compiled once per source and process (a template renders any number of states), so runs after
     the first skip the compilation.
     """
+    env = _environment()(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return env.from_string(source)
+
+
+@functools.cache
+def _environment() -> Any:
+    """A Jinja2 environment class that looks ``state.key`` up in a dict before trying an attribute.
+
+    The template's data is plain dicts, and Jinja2 tries ``getattr`` first, raising and catching
+    an AttributeError for each of the hundreds of lookups a render makes. The names of dict's own
+    methods (``items``, ``get``, ...) still find the method.
+    """
     import jinja2
 
-    env = jinja2.Environment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    return env.from_string(source)
+    methods = frozenset(dir(dict))
+
+    class Environment(jinja2.Environment):
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            if type(obj) is dict and attribute not in methods:
+                try:
+                    return obj[attribute]
+                except KeyError:
+                    pass
+            return super().getattr(obj, attribute)
+
+    return Environment
 
 
 def sample_states() -> list[RunState]:
@@ -566,15 +601,6 @@ def _exchange(tmp: Path, path: Path) -> bool:
     return bool(renameat2(_AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(path), _RENAME_EXCHANGE) == 0)
 
 
-def _append_unsynced(path: Path, line: str) -> None:
-    """Like :func:`~llmos._atomic.append_line` (one O_APPEND write) without the fsync."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line.rstrip("\n") + "\n").encode("utf-8"))
-    finally:
-        os.close(fd)
-
-
 class RunStore:
     """Persists one run: state file, mirror, journal and artifacts.
 
@@ -612,6 +638,7 @@ class RunStore:
         self._journaled: dict[str, Any] = {}  # the run fields as the journal last recorded them
         self._outputs_journaled = 0
         self._mirrored = 0.0  # time.monotonic() of the last mirror write
+        self._journal_fd: int | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     def resume_from(self, state: RunState) -> None:
@@ -653,8 +680,13 @@ class RunStore:
             return
         tmp = path.parent / f".{path.name}.{os.getpid()}.new"
         try:
-            with open(tmp, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                data = memoryview(text.encode("utf-8"))
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
             # Swapped in, then the old version unlinked: as atomic as a rename, without the flush
             # ext4 starts on a rename over a file (auto_da_alloc), which would double the cost of
             # a transition; a reader that has the old version open keeps reading it whole.
@@ -694,8 +726,21 @@ class RunStore:
             tmp.unlink(missing_ok=True)
             raise
 
+    def _append(self, line: str, *, sync: bool) -> None:
+        """One journal line: a single O_APPEND ``write`` on the journal, kept open for the run,
+        then ``fdatasync`` when ``sync``."""
+        if self._journal_fd is None:
+            self._journal_fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(self._journal_fd, (line + "\n").encode("utf-8"))
+        if sync:
+            os.fdatasync(self._journal_fd)
+
     def close(self) -> None:
-        """Remove the temporary files kept for the next write (call once the run has ended)."""
+        """Close the journal and remove the temporary files kept for the next write (call once
+        the run has ended)."""
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
         for tmp in self._spares:
             tmp.unlink(missing_ok=True)
         self._spares.clear()
@@ -808,7 +853,7 @@ class RunStore:
                 plain["outputs_added"] = state.outputs[self._outputs_journaled :]
                 self._outputs_journaled = len(state.outputs)
             line = json.dumps(plain, ensure_ascii=False, default=str)
-            (append_line if self.durable and sync else _append_unsynced)(self.journal_path, line)
+            self._append(line, sync=self.durable and sync)
             self.checkpoint(self.state_path, text)
             now = time.monotonic()
             if self.mirror and (sync or now - self._mirrored >= MIRROR_INTERVAL_S):
