@@ -3,7 +3,9 @@
 Runs a no-op N-step scenario (each step a Read of a 6-byte file, so the tool costs a few
 microseconds) at N = 100, 1,000 and 10,000 and reports the wall time per recorded transition.
 A step records three transitions (running, the call, completed); each is a journal line appended
-and fsynced (the durable record) plus an atomic rewrite of execution_state.md and its mirror. The
+plus an atomic rewrite of execution_state.md (and of its mirror at least every 0.2 s). The journal
+is fdatasynced before the world can change: at each step's start (so once per step, before the
+tool runs) and at every phase change; the call and the step's end ride on the next sync. The
 state file holds a bounded window of the run (see ``llmos.state``), so the cost of a transition
 should not grow with N: the ``10k/100`` ratio is the check (target <= 1.5).
 
@@ -63,7 +65,7 @@ def measure_llmos(n: int) -> dict[str, float]:
 
 
 def main(sizes: list[int]) -> None:
-    print(f"llmos durable run (journal fsync per transition), {len(sizes)} sizes")
+    print("llmos durable run (journal fdatasync before each step and phase change)")
     rows = [(n, measure_llmos(n)) for n in sizes]
     base = rows[0][1]["ms_per_transition"]
     header = ("steps", 7), ("transitions", 12), ("s", 8), ("ms/transition", 14), ("ms/step", 8), ("state file", 11)

@@ -325,11 +325,13 @@ def test_a_budget_pause_resumes_with_a_higher_budget(project: Path, server, tmp_
     assert paused.status == "paused"
     fetched = len(server.requests)
     out = CliRunner().invoke(
-        main, ["run", "--resume", paused.execution_id, "--root", str(project), "--budget", "2", "--script", str(costly)]
-    )
+        main, ["run", "--resume", paused.execution_id, "--root", str(project), "--budget", "2"]
+    )  # the run's own --script is used again
     assert out.exit_code == 0, out.output
     assert len(server.requests) == fetched  # the page was not fetched again
-    assert [s.status for s in recover_state(paused.run_dir).steps] == ["completed"] * 4
+    state = recover_state(paused.run_dir)
+    assert [s.status for s in state.steps] == ["completed"] * 4
+    assert (state.script, state.cost_usd) == (str(costly), 0.75)  # recorded, to answer again on resume
 
 
 def test_resume_without_a_scenario_or_with_both_is_a_usage_error(project: Path) -> None:
@@ -414,3 +416,15 @@ def test_every_failed_attempt_is_recorded_with_the_wait_before_the_next(project:
     assert [(c["target"], c["data"]["attempt"]) for c in calls] == [("error", 1), ("ok", 2)]
     assert 0 < calls[0]["data"]["retry_in_s"] < 10
     assert "retry_in_s" not in calls[1]["data"]
+
+
+def test_a_terminal_is_asked_in_place(approve_scenario: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("llmos.cli._stdin_is_terminal", lambda: True)
+    out = CliRunner().invoke(main, ["run", str(approve_scenario), "--provider", "scripted"], input="skip\nnot now\n")
+    assert out.exit_code == 0, out.output
+    assert "step second (RealShellTool) needs your answer: the step requires a person's approval" in out.output
+    assert "command: echo second >> log.txt" in out.output
+    assert log(project) == ["first"]
+    assert [(f["action"], f["reason"], f["by"]) for f in trace(project)["human_feedback"]] == [
+        ("skip", "not now", "person")
+    ]

@@ -16,8 +16,10 @@ __version__ = "0.1.0"
 __all__ = [
     "AgentRequest",
     "AgentResponse",
+    "ApprovalRequest",
     "BudgetExceeded",
     "Component",
+    "Decision",
     "DocumentError",
     "DocumentErrors",
     "InputError",
@@ -35,8 +37,13 @@ __all__ = [
     "ToolCall",
     "ToolError",
     "ToolResult",
+    "WorkspaceLock",
+    "WorkspaceLocked",
     "__version__",
+    "approve_all",
     "load_state",
+    "recover_state",
+    "resume_run",
     "run_scenario",
 ]
 
@@ -52,6 +59,7 @@ from llmos.exceptions import (
     StateError,
     TemplateError,
     ToolError,
+    WorkspaceLocked,
 )
 
 _LAZY = {
@@ -65,17 +73,25 @@ _LAZY = {
     "Step": "llmos.scenario",
     "RunState": "llmos.state",
     "load_state": "llmos.state",
+    "recover_state": "llmos.state",
     "RunResult": "llmos.engine",
     "run_scenario": "llmos.engine",
+    "resume_run": "llmos.engine",
+    "ApprovalRequest": "llmos.approval",
+    "Decision": "llmos.approval",
+    "approve_all": "llmos.approval",
+    "WorkspaceLock": "llmos.lock",
 }
 
 if TYPE_CHECKING:
+    from llmos.approval import ApprovalRequest, Decision, approve_all
     from llmos.documents import Component
-    from llmos.engine import RunResult, run_scenario
+    from llmos.engine import RunResult, resume_run, run_scenario
+    from llmos.lock import WorkspaceLock
     from llmos.project import Project
     from llmos.providers.base import AgentRequest, AgentResponse, ToolCall, ToolResult
     from llmos.scenario import Scenario, Step
-    from llmos.state import RunState, load_state
+    from llmos.state import RunState, load_state, recover_state
 
 
 def __getattr__(name: str) -> Any:

@@ -70,9 +70,13 @@ def _approver(yes: bool) -> Any:
         from llmos.approval import approve_all
 
         return approve_all
-    if sys.stdin.isatty():
+    if _stdin_is_terminal():
         return _ask_in_terminal
     return None
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 def _finish_run(call: Any, *, as_json: bool) -> None:

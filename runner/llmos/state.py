@@ -228,6 +228,7 @@ class RunState:
         goal: The run's goal.
         mode: ``execution`` or ``simulation``.
         provider: The provider that answers agent steps (``local``, ``scripted``, ...).
+        script: The scripted provider's script file, when one was given (a resumed run uses it again).
         status: One of ``running``, ``paused``, ``completed``, ``failed``.
         phase: The current run phase (see SystemAgent.md's state machine).
         started_at: UTC ISO time.
@@ -266,6 +267,7 @@ class RunState:
     goal: str = ""
     mode: str = "execution"
     provider: str = ""
+    script: str | None = None
     status: str = "running"
     phase: str = "INITIALIZE"
     started_at: str = ""
@@ -409,6 +411,7 @@ _HEADER_FIELDS = (
     "goal",
     "mode",
     "provider",
+    "script",
     "status",
     "phase",
     "started_at",
