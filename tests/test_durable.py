@@ -428,3 +428,17 @@ def test_a_terminal_is_asked_in_place(approve_scenario: Path, project: Path, mon
     assert [(f["action"], f["reason"], f["by"]) for f in trace(project)["human_feedback"]] == [
         ("skip", "not now", "person")
     ]
+
+
+def test_a_search_honours_its_component_s_timeout(tmp_path: Path) -> None:
+    from llmos.exceptions import ToolError
+    from llmos.policy import Policy
+    from llmos.tools import TOOLS, ToolContext
+
+    for i in range(300):
+        (tmp_path / f"f{i}.txt").write_text("needle\n")
+    ctx = ToolContext(policy=Policy(workspace=tmp_path), timeout_s=0, max_bytes=1000)
+    with pytest.raises(ToolError, match="the search took longer than its timeout of 0 s"):
+        TOOLS["Grep"].run({"pattern": "needle"}, ctx)
+    with pytest.raises(ToolError, match="the search took longer than its timeout of 0 s"):
+        TOOLS["Glob"].run({"pattern": "**/*.txt"}, ctx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +22,33 @@ __all__ = ["GlobTool", "GrepTool"]
 MAX_RESULTS = 1000
 
 
-def _walk(root: Path, pattern: str, ctx: ToolContext) -> list[Path]:
+def _check_deadline(deadline: float, ctx: ToolContext, tool: str) -> None:
+    """Honour the component's ``timeout_s`` for a search over a tree of any size."""
+    if time.monotonic() > deadline:
+        raise ToolError(
+            f"the search took longer than its timeout of {ctx.timeout_s:g} s; narrow the path or pattern",
+            tool=tool,
+            step=ctx.step,
+        )
+
+
+def _walk(
+    root: Path, pattern: str, ctx: ToolContext, *, tool: str = "Glob", deadline: float | None = None
+) -> list[Path]:
     readable = ctx.policy.readable_roots
+    deadline = deadline if deadline is not None else time.monotonic() + ctx.timeout_s
     out = []
+    found: list[Path] = []
     try:
-        found = sorted(root.glob(pattern))
+        for number, path in enumerate(root.glob(pattern)):
+            if number % 256 == 0:
+                _check_deadline(deadline, ctx, tool)
+            found.append(path)
     except (ValueError, IndexError, NotImplementedError) as exc:
         raise ToolError(
             f"invalid glob pattern {pattern!r}: {exc or type(exc).__name__}", tool="Glob", step=ctx.step
         ) from None
-    for path in found:
+    for path in sorted(found):
         if not path.is_file():
             continue
         if not any(inside(path.resolve(), r) for r in readable):
@@ -97,11 +115,12 @@ class GrepTool(Tool):
             regex = re.compile(inputs["pattern"], re.IGNORECASE if inputs.get("-i") else 0)
         except re.error as exc:
             raise ToolError(f"invalid regular expression: {exc}", tool=self.name, step=ctx.step) from None
+        deadline = time.monotonic() + ctx.timeout_s
         root = ctx.policy.check_read(inputs.get("path") or str(ctx.workspace), tool=self.name)
         if root.is_file():
             files = [root]
         elif root.is_dir():
-            files = _walk(root, "**/*", ctx)
+            files = _walk(root, "**/*", ctx, tool=self.name, deadline=deadline)
         else:
             raise ToolError(f"no such file or folder: {root}", tool=self.name, step=ctx.step)
         if inputs.get("glob"):
@@ -113,6 +132,7 @@ class GrepTool(Tool):
         matches: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
         for file in files:
+            _check_deadline(deadline, ctx, self.name)
             try:
                 if file.stat().st_size > ctx.max_bytes:
                     continue
