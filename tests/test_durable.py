@@ -286,11 +286,16 @@ def test_a_damaged_state_file_is_rebuilt_from_the_journal(project: Path) -> None
     assert load_state(run_dir / "execution_state.md").status == "completed"
 
 
-def test_a_torn_last_journal_line_is_ignored(project: Path) -> None:
+def test_a_torn_last_journal_line_is_ignored_and_cut_off_on_resume(project: Path) -> None:
     run_dir = interrupted_run(project, after=6)
     with (run_dir / "journal.jsonl").open("a") as handle:
         handle.write('{"seq": 7, "at": "2026-')
     assert recover_state(run_dir).transition_count == 6
+    (project / "workspace" / "count.txt").write_text("a\n")
+    assert resume_run(workspace=project / "workspace").status == "completed"
+    lines = read_journal(run_dir / "journal.jsonl")
+    assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+    assert lines[6]["kind"] == "resume"
 
 
 def test_an_unknown_schema_version_is_refused_on_resume(project: Path) -> None:

@@ -645,7 +645,18 @@ class RunStore:
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     def resume_from(self, state: RunState) -> None:
-        """Continue the journal of a run rebuilt by :func:`recover_state` (records only what changes)."""
+        """Continue the journal of a run rebuilt by :func:`recover_state` (records only what changes).
+
+        A last line cut short (the runner was killed in the middle of appending it; a long line
+        is written a page at a time) is cut off first, so the next line starts on a line of its
+        own; :func:`read_journal` had left it out already.
+        """
+        try:
+            data = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        if data and not data.endswith(b"\n"):
+            os.truncate(self.journal_path, data.rfind(b"\n") + 1)
         self._journaled = _plain_json(state.header())
         del self._journaled["transition_count"], self._journaled["updated_at"]
         self._outputs_journaled = len(state.outputs)
