@@ -87,6 +87,7 @@ def test_library_lists_every_component(project: Path) -> None:
         ("RealFileSystemTool", "[REAL]", "Read, Write, Edit"),
         ("RealSearchTool", "[REAL]", "Glob, Grep"),
         ("RealShellTool", "[REAL]", "Bash"),
+        ("RealSubTaskTool", "[REAL]", "Task"),
         ("RealWebFetchTool", "[REAL]", "WebFetch"),
     ]
 

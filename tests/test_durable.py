@@ -341,7 +341,7 @@ def test_a_budget_pause_resumes_with_a_higher_budget(project: Path, server, tmp_
 
 def test_resume_without_a_scenario_or_with_both_is_a_usage_error(project: Path) -> None:
     out = CliRunner().invoke(main, ["run"])
-    assert out.exit_code == 2 and "give a SCENARIO to run, or --resume" in out.output
+    assert out.exit_code == 2 and "give a SCENARIO to run, or --goal TEXT, or --resume" in out.output
     out = CliRunner().invoke(main, ["run", "x.md", "--resume", "run-1"])
     assert out.exit_code == 2 and "--resume continues a run as it was planned" in out.output
 

@@ -20,6 +20,7 @@ def test_shipped_project_loads_with_no_problems(project: Path) -> None:
         "RealFileSystemTool",
         "RealSearchTool",
         "RealShellTool",
+        "RealSubTaskTool",
         "RealSummarizationAgent",
         "RealWebFetchTool",
     ]
@@ -37,8 +38,8 @@ def test_state_machine_missing_a_transition_the_runner_makes(project: Path) -> N
 def test_state_machine_with_an_unknown_phase_names_the_row(project: Path) -> None:
     path = project / "system" / "SystemAgent.md"
     lines = path.read_text().splitlines()
-    row = next(i for i, line in enumerate(lines) if line.startswith("| PAUSED | EXECUTE |"))
-    lines[row] = "| PAUSED | DREAMING | never |"
+    row = next(i for i, line in enumerate(lines) if line.startswith("| PAUSED | EXECUTE |")) + 1
+    lines.insert(row, "| PAUSED | DREAMING | never |")
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DocumentError) as info:
         Project.load(project)

@@ -79,8 +79,39 @@ def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def _finish_run(call: Any, *, as_json: bool) -> None:
-    """Run ``call()`` (a run, a resume or an answer), print its summary and exit with its code."""
+def _show_plan(result: Any) -> None:
+    """Print a run's plan (the scenario ``steps`` schema, as YAML) on stdout."""
+    import yaml
+
+    from llmos.state import recover_state
+
+    plan = recover_state(result.run_dir).plan
+    click.echo(yaml.safe_dump({"steps": plan}, sort_keys=False, allow_unicode=True, width=100), nl=False)
+
+
+def _save_scenario(result: Any, path: Path) -> None:
+    """Write a run's plan as a scenario document at ``path`` and check it like any scenario.
+
+    Raises:
+        DocumentError: The written scenario does not validate (every problem, with its line).
+    """
+    from llmos._atomic import atomic_write_text
+    from llmos.planning import scenario_text
+    from llmos.project import Project
+    from llmos.state import recover_state
+
+    state = recover_state(result.run_dir)
+    if not state.plan:
+        raise click.ClickException("the run has no plan to save")
+    given = {k: v for k, v in state.inputs.items() if v is not None}
+    atomic_write_text(path, scenario_text(name=path.stem, goal=state.goal, inputs=given, plan=state.plan))
+    Project.load(Path(state.project_root)).load_scenario(path)
+    click.echo(f"scenario written: {path}", err=True)
+
+
+def _finish_run(call: Any, *, as_json: bool, plan_only: bool = False, save_scenario: Path | None = None) -> None:
+    """Run ``call()`` (a run, a resume or an answer), print its summary and exit with its code
+    (``--plan-only``: print the plan, exit 0 once it is recorded)."""
     console = _stderr_console()
     try:
         result = call(lambda line: console.print(f"[dim]·[/dim] {line}"))
@@ -95,6 +126,19 @@ def _finish_run(call: Any, *, as_json: bool) -> None:
 
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE if isinstance(exc, StateError) else EXIT_FAILED)
+    planned = plan_only and result.status == "paused" and result.phase == "PAUSED"
+    try:
+        if save_scenario is not None and (result.status != "failed" or planned):
+            _save_scenario(result, save_scenario)
+    except DocumentError as exc:
+        _print_errors(exc.errors if isinstance(exc, DocumentErrors) else [exc])
+        sys.exit(EXIT_USAGE)
+    if planned and not as_json:
+        _show_plan(result)
+        click.echo(
+            f"plan recorded in {result.state_path}; run it with: llmos-run --resume {result.execution_id}", err=True
+        )
+        sys.exit(EXIT_OK)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -102,7 +146,7 @@ def _finish_run(call: Any, *, as_json: bool) -> None:
     if result.error:
         for line in str(result.error).splitlines():
             click.echo(f"{'paused' if result.status == 'paused' else 'error'}: {line}", err=True)
-    sys.exit(result.exit_code)
+    sys.exit(EXIT_OK if planned else result.exit_code)
 
 
 _workspace_option = click.option(
@@ -140,6 +184,14 @@ _confirm_option = click.option(
 
 @click.command("run", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--goal", metavar="TEXT", help="Run a goal instead of a scenario: SystemAgent plans the steps.")
+@click.option("--plan-only", is_flag=True, help="Stop once the plan is made and recorded; print it.")
+@click.option(
+    "--save-scenario",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Write the run's plan out as a scenario document (checked like any scenario).",
+)
 @click.option(
     "--resume",
     "resume",
@@ -173,6 +225,9 @@ _confirm_option = click.option(
 @_json_option
 def run_command(
     scenario: Path | None,
+    goal: str | None,
+    plan_only: bool,
+    save_scenario: Path | None,
     resume: str | None,
     mode: str,
     sets: tuple[str, ...],
@@ -197,8 +252,10 @@ def run_command(
     """
     approver = _approver(yes)
     if resume is not None:
-        if scenario is not None or sets or mode != "execution":
-            raise click.UsageError("--resume continues a run as it was planned: give no SCENARIO, --set or --mode")
+        if scenario is not None or goal is not None or sets or mode != "execution" or plan_only:
+            raise click.UsageError(
+                "--resume continues a run as it was planned: give no SCENARIO, --goal, --set, --mode or --plan-only"
+            )
         from llmos.engine import resume_run
 
         execution_id = None if resume == "latest" else resume
@@ -216,14 +273,18 @@ def run_command(
             ),
             as_json=as_json,
         )
-    if scenario is None:
-        raise click.UsageError("give a SCENARIO to run, or --resume [EXECUTION_ID]")
+    if (scenario is None) == (goal is None):
+        raise click.UsageError("give a SCENARIO to run, or --goal TEXT, or --resume [EXECUTION_ID]")
+    if goal is not None and not goal.strip():
+        raise click.BadParameter("the goal is empty", param_hint="--goal")
     from llmos.engine import run_scenario
 
     given = _parse_sets(sets)
     _finish_run(
         lambda progress: run_scenario(
             scenario,
+            goal=goal,
+            plan_only=plan_only,
             root=root,
             inputs=given,
             mode=mode,
@@ -236,6 +297,8 @@ def run_command(
             confirm=confirm or "none",
         ),
         as_json=as_json,
+        plan_only=plan_only,
+        save_scenario=save_scenario,
     )
 
 
@@ -334,11 +397,13 @@ for _action in ("approve", "reject", "skip"):
 
 def _register_dataset_commands() -> None:
     from llmos._cli_dataset import dataset_group, export_command
+    from llmos._cli_memory import memory_group
     from llmos._cli_simulate import simulate_command
 
     main.add_command(simulate_command)
     main.add_command(export_command)
     main.add_command(dataset_group)
+    main.add_command(memory_group)
 
 
 _register_dataset_commands()

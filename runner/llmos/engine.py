@@ -52,6 +52,7 @@ from llmos.exceptions import (
     DocumentError,
     InputError,
     LLMOSError,
+    PlanError,
     PolicyError,
     ProviderError,
     RunError,
@@ -83,6 +84,8 @@ if TYPE_CHECKING:
 __all__ = ["CONFIRM_CHOICES", "RunResult", "find_run", "resolve_inputs", "resume_run", "run_scenario"]
 
 MODES = ("execution", "simulation")
+#: How deep sub-runs (Task steps) may nest.
+MAX_SUBRUN_DEPTH = 3
 #: Claude Code tools that change nothing: a step calling one has no side effects, whatever its
 #: component (which may map onto writing tools too) declares.
 READ_ONLY_TOOLS = frozenset({"Read", "Grep", "Glob", "WebFetch", "WebSearch"})
@@ -234,6 +237,7 @@ class _Run:
         approver: Answers the questions the run asks a person (default: nobody; the run pauses).
         confirm: ``side-effects`` asks before every step whose component has side effects.
         state: The state of a run to continue (:func:`resume_run`) instead of a new run.
+        depth: How deep a sub-run this is (0: a run of its own).
     """
 
     def __init__(
@@ -255,8 +259,10 @@ class _Run:
         approver: Approver | None = None,
         confirm: str = "none",
         state: RunState | None = None,
+        depth: int = 0,
     ) -> None:
         self.project = project
+        self.depth = depth  # 0 for a run, 1 for its sub-runs, ...
         self.approver = approver
         self.confirm = confirm
         self.approved: set[str] = set()  # steps a person approved in this process
@@ -361,16 +367,26 @@ class _Run:
 
     # -- phases --------------------------------------------------------------------------------
 
-    def initialize(self, scenario_path: Path, given: dict[str, Any], *, resumed: bool = False) -> None:
-        """INITIALIZE: load the scenario and resolve its inputs. The given inputs are recorded
-        first (in the journal's first line), so that a run interrupted before its plan was
-        recorded can be planned again on resume (``resumed``: that second time)."""
-        self.state.scenario_path = str(scenario_path)
+    def initialize(
+        self, scenario_path: Path | None, given: dict[str, Any], *, goal: str = "", resumed: bool = False
+    ) -> None:
+        """INITIALIZE: load the scenario (or, for a goal run, make one holding the goal and the
+        given inputs) and resolve its inputs. The given inputs are recorded first (in the
+        journal's first line), so that a run interrupted before its plan was recorded can be
+        planned again on resume (``resumed``: that second time)."""
+        from llmos.planning import goal_scenario
+
+        self.state.scenario_path = str(scenario_path) if scenario_path else ""
         if not resumed:
-            self.state.scenario = scenario_path.stem
+            self.state.scenario = scenario_path.stem if scenario_path else "goal"
+            self.state.goal = goal
             self.state.inputs = dict(given)
-            self.record("phase", "", "INITIALIZE", detail=f"scenario {scenario_path}")
-        scenario = self.project.load_scenario(scenario_path)
+            what = f"scenario {scenario_path}" if scenario_path else f"goal: {goal}"
+            self.record("phase", "", "INITIALIZE", detail=what)
+        if scenario_path:
+            scenario = self.project.load_scenario(scenario_path)
+        else:
+            scenario = goal_scenario(goal or self.state.goal, given)
         self.scenario = scenario
         self.state.scenario = scenario.name
         self.state.goal = scenario.goal
@@ -380,18 +396,19 @@ class _Run:
         self.policy = Policy(workspace=self.workspace, read_roots=roots)
 
     def plan(self) -> None:
+        """PLAN: the scenario's steps, or a plan the provider makes from the goal (validated)."""
         assert self.scenario is not None
-        if not self.scenario.steps:
-            raise DocumentError(
-                "the scenario has no steps; planning steps from the goal alone is not supported "
-                "by this version of the runner",
-                path=self.scenario.path,
-                line=self.scenario.line_of("goal"),
-            )
-        self.steps = list(self.scenario.steps)
+        if self.scenario.steps:
+            self.adopt(list(self.scenario.steps))
+            return
+        self.adopt(self.plan_from_goal())
+
+    def adopt(self, steps: list[Step]) -> None:
+        """Append ``steps`` to the run's plan (stored in ``plan.json``), each ``pending``."""
+        self.steps.extend(steps)
         self.state.plan = [s.to_dict() for s in self.steps]
         self.store.write_plan(self.state)
-        for step in self.steps:
+        for step in steps:
             component = self.project.library.get(step.component)
             assert component is not None
             tool = resolve_tool(component, step.tool) if component.kind == "tool" else None
@@ -406,9 +423,158 @@ class _Run:
             )
         self.state.count_steps()
 
+    def plan_from_goal(self, *, failed: StepState | None = None) -> list[Step]:
+        """Ask the provider for a plan (or, after ``failed``, a revised plan for the rest of the
+        work), validate it and ask again with the problems, at most ``MAX_REPAIRS`` times.
+
+        Every answer is a ``plan`` transition (``accepted`` or ``rejected``) carrying the steps,
+        the problems, the components and experiences offered and the cost.
+
+        Raises:
+            PlanError: No valid plan after the repairs, or the provider could not answer.
+        """
+        from llmos.planning import MAX_EXPERIENCES, MAX_REPAIRS, PLAN_SCHEMA, plan_prompt, relevant_components
+        from llmos.planning import validate_plan as check_plan
+
+        assert self.scenario is not None
+        state, project = self.state, self.project
+        goal = state.goal
+        provider = self.get_provider()
+        components = relevant_components(project, goal)
+        experiences = self.experiences(goal, MAX_EXPERIENCES)
+        done = [step for step, st in zip(self.steps, state.steps, strict=True) if st.status == "completed"]
+        progress = self.progress_report(failed) if failed is not None else None
+        planning = dict(state.planning or {})
+        planning.update(
+            {
+                "by": provider.name,
+                "components_offered": [c.name for c in components],
+                "experiences": [h.entry.id for h in experiences],
+            }
+        )
+        problems: list[str] | None = None
+        for attempt in range(1, MAX_REPAIRS + 2):
+            budget = None if state.budget_usd is None else round(state.budget_usd - state.cost_usd, 6)
+            prompt = plan_prompt(
+                goal=goal,
+                inputs=state.inputs,
+                components=components,
+                experiences=experiences,
+                budget_usd=budget,
+                problems=problems,
+                progress=progress,
+            )
+            request = AgentRequest(
+                agent="SystemAgent",
+                step="replan" if failed is not None else "plan",
+                system_prompt=project.system_agent_prompt,
+                prompt=prompt,
+                inputs={"goal": goal},
+                output_schema=PLAN_SCHEMA,
+                max_turns=3,
+                timeout_s=300,
+                workspace=self.workspace,
+                budget_usd=budget,
+            )
+            data: dict[str, Any] = {
+                "attempt": attempt,
+                "replan": failed is not None,
+                "components_offered": planning["components_offered"],
+                "experiences": planning["experiences"],
+                "prompt": self.store.offload(f"plan{attempt}.prompt", prompt),
+            }
+            try:
+                response = provider.complete(request)
+            except ProviderError as exc:
+                spent = float(exc.cost_usd or 0.0)
+                state.cost_usd = round(state.cost_usd + spent, 6)
+                invalid = bool(getattr(exc, "invalid_output", False))
+                self.record(
+                    "plan", "", "rejected" if invalid else "error", detail=str(exc), data={**data, "cost_usd": spent}
+                )
+                if attempt > MAX_REPAIRS or isinstance(exc, BudgetExceeded) or not (invalid or exc.retryable):
+                    raise PlanError(f"the provider could not make a plan: {exc.message}") from exc
+                problems = [exc.message] if invalid else problems  # an answer not in the plan schema
+                continue
+            state.cost_usd = round(state.cost_usd + response.cost_usd, 6)
+            check = check_plan(
+                project,
+                response.output,
+                goal=goal,
+                inputs=self.input_specs(),
+                budget_usd=budget,
+                done=done,
+            )
+            data.update(
+                {
+                    "steps": self.store.offload(f"plan{attempt}.steps", response.output.get("steps")),
+                    "rationale": response.output.get("rationale", ""),
+                    "problems": check.problems,
+                    "estimated_cost_usd": check.estimated_cost_usd,
+                    "provider": response.provider,
+                    "model": response.model,
+                    "source": response.source,
+                    "cost_usd": response.cost_usd,
+                }
+            )
+            verdict = "accepted" if check.ok else "rejected"
+            detail = f"{len(check.steps)} steps" if check.ok else "; ".join(check.problems)[:500]
+            self.record("plan", "", verdict, detail=detail, data=data)
+            if check.ok:
+                planning["repairs"] = planning.get("repairs", 0) + attempt - 1
+                planning["estimated_cost_usd"] = round(
+                    planning.get("estimated_cost_usd", 0.0) + check.estimated_cost_usd, 6
+                )
+                planning["steps"] = len(done) + len(check.steps)
+                state.planning = planning
+                self.progress(f"plan {verdict}: {' -> '.join(s.component for s in check.steps)}")
+                return check.steps
+            self.progress(f"plan rejected ({len(check.problems)} problems); asking for a corrected plan")
+            problems = check.problems
+        planning["repairs"] = planning.get("repairs", 0) + MAX_REPAIRS
+        state.planning = planning
+        raise PlanError(
+            f"no valid plan after {MAX_REPAIRS} repairs; the last one had these problems: " + "; ".join(problems or [])
+        )
+
+    def experiences(self, goal: str, limit: int) -> list[Any]:
+        """The SmartMemory entries most relevant to ``goal`` (none when the memory cannot be read)."""
+        from llmos.memory import search_memory
+
+        try:
+            return search_memory(self.project.memory_path, goal, limit=limit)
+        except (OSError, LLMOSError) as exc:
+            self.progress(f"SmartMemory could not be searched ({exc}); planning without experiences")
+            return []
+
+    def input_specs(self) -> dict[str, FieldSpec]:
+        """The run's declared inputs (a goal run declares the ones given with ``--set``)."""
+        assert self.scenario is not None
+        return self.scenario.inputs
+
+    def progress_report(self, failed: StepState) -> str:
+        """What a revised plan starts from: the steps that ran, and the failure."""
+        lines = []
+        for step, st in zip(self.steps, self.state.steps, strict=True):
+            if st.status == "completed":
+                keys = ", ".join(st.outputs) if isinstance(st.outputs, dict) else ""
+                lines.append(f"- `{step.id}` ({step.component}) completed; its outputs: {keys or 'none'}")
+            elif st.status == "skipped":
+                lines.append(f"- `{step.id}` ({step.component}) was skipped")
+        lines.append(f"- `{failed.id}` ({failed.component}) failed for good: {failed.error}")
+        lines.append(
+            "Plan the remaining work only: new steps with new ids, which may read the outputs of the "
+            "completed steps. Avoid what failed."
+        )
+        return "\n".join(lines)
+
     def execute(self) -> None:
-        """Run the steps from the cursor on; a finished step is never run again."""
-        for index in range(self.state.cursor, len(self.steps)):
+        """Run the steps from the cursor on; a finished step is never run again. When a step of a
+        run planned from its goal fails for good, the provider may revise the rest of the plan
+        (at most ``MAX_REPLANS`` times)."""
+        index = self.state.cursor - 1
+        while index + 1 < len(self.steps):
+            index += 1
             step, st = self.steps[index], self.state.steps[index]
             self.state.cursor = index
             if st.status in FINISHED_STEP_STATUSES:
@@ -431,9 +597,34 @@ class _Run:
             if self.budget_stop is not None:
                 self.pause(f"{self.budget_stop}; the run is paused before step {step.id!r} completes")
                 return
-            if st.status == "failed":
+            if st.status == "failed" and not self.replan(st):
                 return
         self.state.cursor = len(self.steps)
+
+    def replan(self, failed: StepState) -> bool:
+        """After ``failed`` failed for good in a run planned from its goal, ask for a revised plan
+        for the rest of the work; ``True`` when one was adopted (the run goes on)."""
+        from llmos.planning import MAX_REPLANS
+
+        planning = self.state.planning
+        if not planning or self.scenario is None or self.scenario.steps:
+            return False  # written by hand: no re-planning
+        if planning.get("replans", 0) >= MAX_REPLANS:
+            return False
+        self.progress(f"step {failed.id} failed; asking for a revised plan")
+        planning["replans"] = planning.get("replans", 0) + 1
+        error = self.state.error
+        try:
+            steps = self.plan_from_goal(failed=failed)
+        except LLMOSError as exc:
+            self.progress(f"no revised plan: {exc}")
+            self.state.error = error
+            return False
+        failed.note = f"replaced by a revised plan of {len(steps)} step(s)"
+        self.state.error = None
+        self.record("step", "failed", "failed", step=failed.id, detail=failed.note, snapshot=failed)
+        self.adopt(steps)
+        return True
 
     # -- people --------------------------------------------------------------------------------
 
@@ -535,7 +726,8 @@ class _Run:
             # Interrupted before its plan was recorded: nothing ran yet, so plan it again.
             self.record("resume", "interrupted", state.phase, detail="resumed before the plan was recorded")
             try:
-                self.initialize(Path(state.scenario_path), dict(state.inputs), resumed=True)
+                scenario_path = Path(state.scenario_path) if state.scenario_path else None
+                self.initialize(scenario_path, dict(state.inputs), goal=state.goal, resumed=True)
                 if state.phase == "INITIALIZE":
                     self.advance("PLAN", detail=f"goal: {state.goal}")
                 self.plan()
@@ -545,6 +737,7 @@ class _Run:
             return True
         if not state.plan:
             raise StateError(f"run {state.execution_id} has no recorded plan, so it cannot go on")
+        self.scenario = self.recorded_scenario()
         try:
             self.steps = [Step.from_dict(entry) for entry in state.plan]
         except ValueError as exc:
@@ -625,12 +818,23 @@ class _Run:
         self.state.paused_reason = None
         self.advance(phase, detail=detail)
 
-    def path_inputs(self) -> list[Path]:
-        """The folders and files the run's ``path`` inputs name (readable by its tools)."""
+    def recorded_scenario(self) -> Scenario | None:
+        """The run's scenario as it is now (for a goal run: the goal and its inputs), or ``None``
+        when its file cannot be read any more."""
+        from llmos.planning import goal_scenario
+
+        if not self.state.scenario_path:
+            return goal_scenario(self.state.goal, self.state.inputs)
         try:
-            scenario = self.project.load_scenario(Path(self.state.scenario_path))
+            return self.project.load_scenario(Path(self.state.scenario_path))
         except LLMOSError as exc:
             self.progress(f"the scenario cannot be read now ({exc}); its path inputs are not readable to tools")
+            return None
+
+    def path_inputs(self) -> list[Path]:
+        """The folders and files the run's ``path`` inputs name (readable by its tools)."""
+        scenario = self.scenario or self.recorded_scenario()
+        if scenario is None:
             return []
         return [
             Path(v)
@@ -885,17 +1089,92 @@ class _Run:
             )
         tool = TOOLS[tool_name]
         tool.check_inputs(inputs, step=step.id)
-        if self.mode == "simulation":
+        subtask = tool_name == "Task"  # a sub-run: it simulates itself in simulation mode
+        if self.mode == "simulation" and not subtask:
             return self.simulate_tool(step, component, tool_name, inputs)
+        spent: list[float] = []
         ctx = ToolContext(
-            policy=self.policy, timeout_s=component.timeout_s, max_bytes=component.max_bytes, step=step.id
+            policy=self.policy,
+            timeout_s=component.timeout_s,
+            max_bytes=component.max_bytes,
+            step=step.id,
+            extra={"run_subtask": lambda given: self.run_subtask(step, given, spent)} if subtask else {},
         )
         try:
             outputs = tool.run(inputs, ctx)
         except ToolError as exc:
             exc.step = exc.step or step.id
+            exc.cost_usd = sum(spent)  # type: ignore[attr-defined]
             raise
-        return outputs, {"source": "real", "cost_usd": 0.0}
+        source = "real" if self.mode == "execution" else "generated"
+        return outputs, {"source": source, "cost_usd": round(sum(spent), 6)}
+
+    def run_subtask(self, step: Step, given: dict[str, Any], spent: list[float]) -> dict[str, Any]:
+        """Run a Task step's sub-run (see :mod:`llmos.tools.task`) and return its outputs; what it
+        spent is appended to ``spent``.
+
+        Raises:
+            ToolError: Nested too deep, a scenario outside the project, or the sub-run did not
+                complete (names the sub-run).
+        """
+        if self.depth >= MAX_SUBRUN_DEPTH:
+            raise ToolError(f"sub-runs nest at most {MAX_SUBRUN_DEPTH} deep", tool="Task", step=step.id)
+        scenario_path: Path | None = None
+        if given.get("scenario"):
+            scenario_path = (self.project.root / str(given["scenario"])).resolve()
+            if not scenario_path.is_relative_to(self.project.root.resolve()) or not scenario_path.is_file():
+                raise ToolError(
+                    f"no scenario {given['scenario']!r} in the project {self.project.root}", tool="Task", step=step.id
+                )
+        budget = (
+            None if self.state.budget_usd is None else max(round(self.state.budget_usd - self.state.cost_usd, 6), 0.0)
+        )
+        sub = _Run(
+            self.project,
+            workspace=self.workspace,
+            mode=self.mode,
+            provider_name=self.provider if self.provider is not None else self.requested_provider,
+            script=self.script,
+            progress=lambda line: self.progress(f"[{step.id}] {line}"),
+            budget_usd=budget,
+            replay_from=self.replay_from,
+            trace_path=self.trace_file,
+            remember=self.remember,
+            rng=self.rng,
+            durable=self.store.durable,
+            mirror=False,
+            approver=self.approver,
+            confirm=self.confirm,
+            depth=self.depth + 1,
+        )
+        sub.state.parent = {"execution_id": self.state.execution_id, "step": step.id, "depth": self.depth + 1}
+        self.progress(f"step {step.id}: sub-run {sub.state.execution_id}")
+        result = _drive(sub, scenario_path, dict(given.get("inputs") or {}), goal=str(given.get("prompt") or ""))
+        spent.append(result.cost_usd)
+        linked = {
+            "execution_id": result.execution_id,
+            "status": result.status,
+            "cost_usd": result.cost_usd,
+            "state_path": str(result.state_path.relative_to(self.workspace)),
+        }
+        self.state.subruns = [*self.state.subruns, linked]
+        if result.status == "paused" and sub.state.pending is None and budget is not None:
+            raise BudgetExceeded(
+                f"sub-run {result.execution_id} spent the budget left (${budget:.4f})",
+                budget_usd=budget,
+                cost_usd=result.cost_usd,
+                step=step.id,
+            )
+        if result.status != "completed":
+            raise ToolError(
+                f"sub-run {result.execution_id} ended {result.status}: {result.error}", tool="Task", step=step.id
+            )
+        outputs_by_step = recover_state(result.run_dir).steps
+        return {
+            **linked,
+            "outputs": list(result.outputs),
+            "steps": [{"id": s.id, "status": s.status, "outputs": s.outputs} for s in outputs_by_step],
+        }
 
     def invoke_agent(
         self, step: Step, component: Component, inputs: dict[str, Any]
@@ -1273,8 +1552,10 @@ def _summary_metrics(source: str, summary: str, key_points: Any) -> dict[str, An
 
 
 def run_scenario(
-    scenario: str | Path,
+    scenario: str | Path | None = None,
     *,
+    goal: str | None = None,
+    plan_only: bool = False,
     root: str | Path | None = None,
     inputs: dict[str, Any] | None = None,
     mode: str = "execution",
@@ -1292,7 +1573,10 @@ def run_scenario(
     """Run a scenario to the end (or until it pauses).
 
     Args:
-        scenario: The scenario file.
+        scenario: The scenario file; ``None`` with ``goal`` for a run planned from a goal alone.
+        goal: What the run is for, when there is no scenario: SystemAgent plans the steps (see
+            :mod:`llmos.planning`); ``inputs`` become its inputs.
+        plan_only: Stop once the plan is recorded (the run pauses; ``--resume`` runs it).
         root: The project root; default: the nearest folder above the scenario (or the current
             folder) holding ``system/SystemAgent.md``. Ignored when ``project`` is given.
         inputs: Scenario input values (strings are coerced to the declared types).
@@ -1333,9 +1617,14 @@ def run_scenario(
         raise ValueError(f"confirm must be one of {', '.join(CONFIRM_CHOICES)}, not {confirm!r}")
     if budget_usd is not None and budget_usd < 0:
         raise ValueError(f"budget_usd must be 0 or more, not {budget_usd}")
-    scenario_path = Path(scenario).resolve()
+    if (scenario is None) == (goal is None):
+        raise ValueError("give a scenario or a goal (one of them)")
+    if goal is not None and not goal.strip():
+        raise ValueError("the goal is empty")
+    scenario_path = Path(scenario).resolve() if scenario is not None else None
+    here = scenario_path.parent if scenario_path else Path.cwd()
     if project is None:
-        root_path = Path(root).resolve() if root else (find_root(scenario_path.parent) or find_root(Path.cwd()))
+        root_path = Path(root).resolve() if root else (find_root(here) or find_root(Path.cwd()))
         if root_path is None:
             raise DocumentError(
                 "no project root (a folder with system/SystemAgent.md) above the scenario or the "
@@ -1365,7 +1654,7 @@ def run_scenario(
             held.update(run.state.execution_id)
             if held.took_over:
                 run.progress(_took_over(held.took_over))
-        return _drive(run, scenario_path, dict(inputs or {}))
+        return _drive(run, scenario_path, dict(inputs or {}), goal=(goal or "").strip(), plan_only=plan_only)
 
 
 def _took_over(holder: dict[str, Any]) -> str:
@@ -1375,20 +1664,30 @@ def _took_over(holder: dict[str, Any]) -> str:
     )
 
 
-def _drive(run: _Run, scenario_path: Path, inputs: dict[str, Any]) -> RunResult:
+def _drive(
+    run: _Run, scenario_path: Path | None, inputs: dict[str, Any], *, goal: str = "", plan_only: bool = False
+) -> RunResult:
     """Take a fresh :class:`_Run` through every phase (``run_scenario``, and ``llmos.simulate`` for
     runs it sets up itself)."""
     try:
-        return _phases(run, scenario_path, inputs)
+        return _phases(run, scenario_path, inputs, goal=goal, plan_only=plan_only)
     finally:
         run.store.close()
 
 
-def _phases(run: _Run, scenario_path: Path, inputs: dict[str, Any]) -> RunResult:
+def _phases(
+    run: _Run, scenario_path: Path | None, inputs: dict[str, Any], *, goal: str = "", plan_only: bool = False
+) -> RunResult:
     try:
-        run.initialize(scenario_path, inputs)
+        run.initialize(scenario_path, inputs, goal=goal)
         run.advance("PLAN", detail=f"goal: {run.state.goal}")
         run.plan()
+        if plan_only:
+            run.pause(
+                f"--plan-only: the plan of {len(run.state.steps)} steps is recorded; run it with "
+                f"`llmos-run --resume {run.state.execution_id}`"
+            )
+            return run.result()
         run.advance("EXECUTE", detail=f"{len(run.state.steps)} steps planned")
     except LLMOSError as exc:
         run.fail_early(exc)

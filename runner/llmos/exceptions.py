@@ -12,6 +12,7 @@ catch one type. The tree::
     │   ├── ToolError            a tool call failed (network, file system, command)
     │   │   └── PolicyError      a tool call was refused by the security policy (sandbox, command policy)
     │   ├── ProviderError        the provider could not answer an agent step, or answered wrongly
+    │   ├── PlanError            no valid plan could be made from the goal (after the repairs)
     │   ├── BudgetExceeded       the run's budget ran out during a step (the run pauses, it does not fail)
     │   └── WorkspaceLocked      another run holds the workspace (one run per workspace at a time)
     └── StateError               an execution_state.md or journal could not be read or written
@@ -30,6 +31,7 @@ __all__ = [
     "DocumentErrors",
     "InputError",
     "LLMOSError",
+    "PlanError",
     "PolicyError",
     "ProviderError",
     "RunError",
@@ -188,6 +190,11 @@ class BudgetExceeded(RunError):
         self.budget_usd = budget_usd
         self.cost_usd = cost_usd
         super().__init__(message, step=step)
+
+
+class PlanError(RunError):
+    """No valid plan could be made from the goal: the provider failed, or every plan it gave (after
+    the allowed repairs) had problems; the message lists the last ones."""
 
 
 class WorkspaceLocked(RunError):

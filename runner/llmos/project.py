@@ -78,6 +78,13 @@ class Project:
         """``system/SmartMemory.md``."""
         return self.root / "system" / "SmartMemory.md"
 
+    @property
+    def system_agent_prompt(self) -> str:
+        """The body of ``system/SystemAgent.md``: the planner's instructions."""
+        import frontmatter
+
+        return str(frontmatter.load(str(self.root / "system" / "SystemAgent.md")).content)
+
     @classmethod
     def load(cls, root: str | Path) -> Project:
         """Load and check the project's system documents and library.

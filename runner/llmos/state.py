@@ -252,12 +252,20 @@ class RunState:
             ``data`` (:meth:`Transition.summary`; the journal has them whole).
         error: ``{"message", "step", "type"}`` when the run failed, else ``None``.
         paused_reason: Why the run paused (budget spent, approval needed), else ``None``.
+        planning: How the plan was made, for a run planned from its goal, else ``None``:
+            ``{"by", "steps", "repairs", "replans", "estimated_cost_usd", "components_offered",
+            "experiences"}`` (the provider, the plan's length, invalid plans sent back, revised
+            plans after a failure, the sum of the components' costs, what the request offered).
         pending: The question a paused run waits on, else ``None``: ``{"step", "kind", "reason",
             "since"}``, where ``kind`` is ``approval`` (the step says ``approval: required``),
             ``side_effects`` (``--confirm side-effects``) or ``rerun`` (the step was running when
             the runner stopped and its component is not idempotent). ``llmos approve`` runs the
             step, ``llmos reject`` stops the run, ``llmos skip`` skips the step.
         outputs: Files the run wrote (absolute paths).
+        parent: For a sub-run (a Task step's run), ``{"execution_id", "step", "depth"}`` of the
+            step that started it, else ``None``.
+        subruns: The sub-runs this run's Task steps started: ``{"execution_id", "status",
+            "cost_usd", "state_path"}`` each.
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -289,7 +297,10 @@ class RunState:
     recent_transitions: list[Transition] = field(default_factory=list)
     error: dict[str, Any] | None = None
     paused_reason: str | None = None
+    planning: dict[str, Any] | None = None
     pending: dict[str, Any] | None = None
+    parent: dict[str, Any] | None = None
+    subruns: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
 
     def step(self, step_id: str) -> StepState:
@@ -427,7 +438,10 @@ _HEADER_FIELDS = (
     "transition_count",
     "error",
     "paused_reason",
+    "planning",
     "pending",
+    "parent",
+    "subruns",
 )
 
 

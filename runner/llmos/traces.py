@@ -19,6 +19,7 @@ from typing import Any
 
 from llmos._atomic import append_line
 from llmos._redact import redact
+from llmos.planning import plan_metrics
 from llmos.state import RunState, Transition
 
 __all__ = ["TOOL_CALL_FIELDS", "TRACE_FIELDS", "TRACE_SCHEMA_VERSION", "append_trace", "build_trace"]
@@ -43,6 +44,7 @@ TRACE_FIELDS = (
     "final_outcome",
     "error",
     "human_feedback",
+    "plan",
     "total_cost_usd",
     "execution_time_s",
     "quality_metrics",
@@ -169,6 +171,7 @@ def build_trace(state: RunState, journal: list[Transition], run_dir: Path, quali
             for t in journal
             if t.kind == "decision"
         ],
+        "plan": plan_metrics(state.planning, steps=len(state.steps), cost_usd=state.cost_usd),
         "total_cost_usd": round(state.cost_usd, 6),
         "execution_time_s": round(state.duration_s, 3),
         "quality_metrics": quality,

@@ -10,6 +10,7 @@ from llmos.tools.base import Param, Tool, ToolContext
 from llmos.tools.files import EditTool, ReadTool, WriteTool
 from llmos.tools.search import GlobTool, GrepTool
 from llmos.tools.shell import BashTool
+from llmos.tools.task import TaskTool
 from llmos.tools.web import WebFetchTool
 
 __all__ = ["TOOLS", "Param", "Tool", "ToolContext"]
@@ -17,5 +18,5 @@ __all__ = ["TOOLS", "Param", "Tool", "ToolContext"]
 #: Claude Code tool name -> the runner's implementation.
 TOOLS: dict[str, Tool] = {
     tool.name: tool
-    for tool in (WebFetchTool(), ReadTool(), WriteTool(), EditTool(), BashTool(), GrepTool(), GlobTool())
+    for tool in (WebFetchTool(), ReadTool(), WriteTool(), EditTool(), BashTool(), GrepTool(), GlobTool(), TaskTool())
 }
