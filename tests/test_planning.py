@@ -335,3 +335,46 @@ def test_sub_runs_nest_at_most_three_deep(project: Path) -> None:
     assert result.status == "failed"
     assert "sub-runs nest at most 3 deep" in (result.error or "")
     assert len(list((project / "workspace" / "runs").iterdir())) == 4
+
+
+FILLER = """---
+name: {name}
+kind: tool
+real: true
+description: Reads {topic} records from the archive.
+claude_tool: Read
+inputs:
+  file_path: {{type: path, required: true, description: the {topic} file}}
+outputs:
+  content: {{type: string, description: the {topic} text}}
+cost_usd: 0
+latency_s: 0.1
+side_effects: none
+error_modes: [missing file]
+timeout_s: 5
+retry: {{attempts: 1, backoff_s: 0}}
+idempotent: true
+---
+
+# {name}
+
+Reads {topic} records.
+"""
+
+
+def test_a_large_library_offers_the_planner_only_the_most_relevant_components(project: Path, tmp_path: Path) -> None:
+    from llmos.planning import MAX_COMPONENTS
+    from llmos.project import Project
+
+    topics = ["tax", "invoice", "payroll", "inventory", "pension", "mortgage", "customs", "census", "zoning", "tariff"]
+    for topic in topics:
+        name = f"{topic.title()}ArchiveTool"
+        (project / "components" / "tools" / f"{name}.md").write_text(FILLER.format(name=name, topic=topic))
+    Project.load(project).sync_library()
+    provider = scripted(tmp_path, [plan_answer(SAVE | {"inputs": {"file_path": "n.md", "content": "x"}})])
+    result = run_scenario(goal="fetch the web page and summarize it into a note", provider=provider, root=project)
+    offered = plans(result)[0]["data"]["components_offered"]
+    assert len(offered) == MAX_COMPONENTS < len(Project.load(project).library.components)
+    assert offered[:2] == ["RealWebFetchTool", "RealSummarizationAgent"]  # the ones the goal's words match
+    prompt = provider.requests[0].prompt
+    assert "### RealWebFetchTool [REAL]" in prompt and "### TaxArchiveTool" not in prompt

@@ -112,9 +112,9 @@ def search_command(query: tuple[str, ...], limit: int, root: Path | None, file: 
     table = Table(title=f"SmartMemory · {escape(text)}", title_justify="left")
     for name, justify in (("rank", "right"), ("score", "right"), ("id", "left"), ("outcome", "left")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    table.add_column("scenario", overflow="fold")
-    table.add_column("goal", ratio=3)
-    table.add_column("first lesson", ratio=3)
+    table.add_column("scenario", overflow="fold", ratio=1)
+    table.add_column("goal", overflow="fold", ratio=2)
+    table.add_column("first lesson", overflow="fold", ratio=3)
     for hit in hits:
         entry = hit.entry
         table.add_row(
@@ -158,8 +158,8 @@ def list_command(limit: int, root: Path | None, file: Path | None, as_json: bool
     table = Table(title=f"SmartMemory · newest {len(entries)}", title_justify="left")
     for name in ("time", "id", "outcome"):
         table.add_column(name, no_wrap=True)
-    table.add_column("scenario", overflow="fold")
-    table.add_column("goal", ratio=3)
+    table.add_column("scenario", overflow="fold", ratio=1)
+    table.add_column("goal", overflow="fold", ratio=3)
     table.add_column("cost", justify="right", no_wrap=True)
     table.add_column("s", justify="right", no_wrap=True)
     for entry in entries:

@@ -114,14 +114,23 @@ def relevant_components(project: Project, goal: str, *, limit: int = MAX_COMPONE
 
 
 def _rank(query: str, texts: list[str], limit: int) -> list[int]:
-    """Indices of the ``limit`` texts most relevant to ``query`` (BM25 with bm25s, English stop
-    words removed), best first; ties and texts sharing no word with the query keep their order."""
+    """Indices of the ``limit`` texts most relevant to ``query`` (BM25 with bm25s, words tokenized
+    as SmartMemory's search does: stop words out, stemmed, identifiers split), best first; texts
+    sharing no word with the query follow in their order."""
     import bm25s
 
+    from llmos._memory_index import tokenizer
+
+    tokenize = tokenizer()
+    corpus = [tokenize(text) for text in texts]
+    vocabulary = {term: i for i, term in enumerate(sorted({t for doc in corpus for t in doc}))}
+    query_ids = [[vocabulary[t] for t in tokenize(query) if t in vocabulary]]
+    if not query_ids[0]:
+        return list(range(min(limit, len(texts))))
     retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
-    query_tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
-    found, scores = retriever.retrieve(query_tokens, k=len(texts), show_progress=False)
+    tokenized = bm25s.tokenization.Tokenized(ids=[[vocabulary[t] for t in doc] for doc in corpus], vocab=vocabulary)
+    retriever.index(tokenized, show_progress=False)
+    found, scores = retriever.retrieve(query_ids, k=len(texts), show_progress=False)
     ranked = [int(i) for i, score in zip(found[0], scores[0], strict=True) if score > 0]
     rest = [i for i in range(len(texts)) if i not in ranked]
     return (ranked + rest)[:limit]
