@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-SHIPPED = ("system", "components", "scenarios", "samples", "CLAUDE.md")
+SHIPPED = ("system", "components", "scenarios", "samples", "CLAUDE.md", ".claude")
 
 
 def project_template() -> Path:

@@ -222,6 +222,14 @@ _confirm_option = click.option(
 )
 @_yes_option
 @_confirm_option
+@click.option(
+    "--on-broken-document",
+    "on_broken",
+    type=click.Choice(["fail", "wait"]),
+    default="fail",
+    show_default=True,
+    help="When an edit breaks a document a step needs: fail the run, or wait until it is fixed.",
+)
 @_json_option
 def run_command(
     scenario: Path | None,
@@ -238,6 +246,7 @@ def run_command(
     budget_usd: float | None,
     yes: bool,
     confirm: str | None,
+    on_broken: str,
     as_json: bool,
 ) -> None:
     """Run SCENARIO (a scenarios/*.md document) as a persisted state machine, or continue a run
@@ -270,6 +279,7 @@ def run_command(
                 budget_usd=budget_usd,
                 approver=approver,
                 confirm=confirm,
+                on_broken=on_broken,
             ),
             as_json=as_json,
         )
@@ -295,6 +305,7 @@ def run_command(
             budget_usd=budget_usd,
             approver=approver,
             confirm=confirm or "none",
+            on_broken=on_broken,
         ),
         as_json=as_json,
         plan_only=plan_only,
@@ -396,17 +407,102 @@ for _action in ("approve", "reject", "skip"):
 
 
 def _register_dataset_commands() -> None:
+    from llmos._cli_author import export_agents_command, new_group
     from llmos._cli_dataset import dataset_group, export_command
     from llmos._cli_memory import memory_group
+    from llmos._cli_runs import graph_command, runs_command, status_command
     from llmos._cli_simulate import simulate_command
 
     main.add_command(simulate_command)
     main.add_command(export_command)
     main.add_command(dataset_group)
     main.add_command(memory_group)
+    main.add_command(new_group)
+    main.add_command(export_agents_command)
+    main.add_command(runs_command)
+    main.add_command(status_command)
+    main.add_command(graph_command)
 
 
 _register_dataset_commands()
+
+
+@main.command("watch")
+@click.argument("scenario", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A scenario input (repeatable).")
+@_root_option
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the runs go (default: ROOT/workspace/watch).",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "local", "scripted", "claude"]),
+    default="scripted",
+    show_default=True,
+    help="Who answers agent steps in the simulated runs.",
+)
+@_script_option
+@click.option(
+    "--debounce", type=click.FloatRange(min=0), default=0.1, show_default=True, help="Seconds of quiet before a re-run."
+)
+def watch_command(
+    scenario: Path,
+    sets: tuple[str, ...],
+    root: Path | None,
+    workspace: Path | None,
+    provider: str,
+    script: Path | None,
+    debounce: float,
+) -> None:
+    """Re-validate SCENARIO and re-run it in simulation mode on every save of it or of a document
+    it uses, showing how the step outputs changed. Stop with Ctrl-C."""
+    import threading
+
+    from llmos.watch import WatchEvent, watch_scenario
+
+    console = _stderr_console()
+
+    def show(event: WatchEvent) -> None:
+        names = ", ".join(p.name for p in event.changed) or "start"
+        if event.kind == "started":
+            console.print(f"[dim]{names}: re-running ({event.since_save_s:.2f} s after the save)[/dim]")
+        elif event.kind in {"invalid", "error"}:
+            console.print(f"[red]{names}: not run[/red]")
+            for error in event.errors:
+                console.print(f"  error: {error}", markup=False)
+        else:
+            result = event.result
+            colour = "green" if result.status == "completed" else "red"
+            steps = " ".join(f"{s['id']}:{s['status']}" for s in result.steps)
+            console.print(
+                f"[{colour}]{result.status}[/{colour}] {result.execution_id} ({result.duration_s:.2f} s) {steps}"
+            )
+            if result.error:
+                console.print(f"  error: {result.error}", markup=False)
+            for line in event.diff:
+                console.print(f"  {line}", markup=False, highlight=False)
+
+    stop = threading.Event()
+    console.print(f"watching {scenario} and the documents it uses (Ctrl-C to stop)")
+    try:
+        watch_scenario(
+            scenario,
+            on_event=show,
+            stop=stop,
+            root=root,
+            inputs=_parse_sets(sets),
+            provider=provider,
+            script=script,
+            workspace=workspace,
+            debounce_s=debounce,
+        )
+    except KeyboardInterrupt:
+        stop.set()
+    except DocumentError as exc:
+        _print_errors([exc])
+        sys.exit(EXIT_USAGE)
 
 
 @main.command("validate")

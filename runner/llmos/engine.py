@@ -64,6 +64,7 @@ from llmos.policy import Policy
 from llmos.project import Project, find_root
 from llmos.providers import Provider, choose_provider, create_provider
 from llmos.providers.base import AgentRequest, ToolCall, ToolResult, render_prompt
+from llmos.reload import DocumentWatcher, Stamp, stamp
 from llmos.scenario import Scenario, Step
 from llmos.state import (
     FINISHED_STEP_STATUSES,
@@ -238,6 +239,11 @@ class _Run:
         confirm: ``side-effects`` asks before every step whose component has side effects.
         state: The state of a run to continue (:func:`resume_run`) instead of a new run.
         depth: How deep a sub-run this is (0: a run of its own).
+        reload: Whether edited component documents take effect from the next step on (see
+            :mod:`llmos.reload`); a simulation batch runs without.
+        on_broken: What a step does when an edit broke its component's document: ``fail`` (the
+            step and the run fail with the document's file:line error) or ``wait`` (until the
+            file is fixed).
     """
 
     def __init__(
@@ -260,9 +266,16 @@ class _Run:
         confirm: str = "none",
         state: RunState | None = None,
         depth: int = 0,
+        reload: bool = True,
+        on_broken: str = "fail",
     ) -> None:
         self.project = project
         self.depth = depth  # 0 for a run, 1 for its sub-runs, ...
+        self.reload = reload
+        self.on_broken = on_broken
+        self.watcher: DocumentWatcher | None = None
+        self.stamps: dict[str, Stamp] = {}  # component name -> the file's stamp when last (re)loaded
+        self.changed_documents: set[Path] = set()
         self.approver = approver
         self.confirm = confirm
         self.approved: set[str] = set()  # steps a person approved in this process
@@ -579,9 +592,8 @@ class _Run:
             self.state.cursor = index
             if st.status in FINISHED_STEP_STATUSES:
                 continue
-            component = self.project.library.get(step.component)
+            component = self.component_for(step, st)
             if component is None:
-                self.fail_step(step, st, RunError(f"the library has no component {step.component!r}", step=step.id))
                 return
             if self.state.budget_usd is not None and self.state.cost_usd >= self.state.budget_usd:
                 self.pause(
@@ -593,6 +605,9 @@ class _Run:
                 return
             if st.status == "skipped":
                 continue
+            component = self.component_for(step, st)  # a person may have taken a while
+            if component is None:
+                return
             self.run_step(step, st, component)
             if self.budget_stop is not None:
                 self.pause(f"{self.budget_stop}; the run is paused before step {step.id!r} completes")
@@ -625,6 +640,83 @@ class _Run:
         self.record("step", "failed", "failed", step=failed.id, detail=failed.note, snapshot=failed)
         self.adopt(steps)
         return True
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def component_for(self, step: Step, st: StepState) -> Component | None:
+        """The step's component as its document is now (reloaded when it changed on disk); ``None``
+        when the step cannot run (the component is gone, or its document is broken and the run
+        does not wait), after failing the step and the run with the reason."""
+        announced = False
+        while True:
+            try:
+                component = self.current_component(step.component)
+            except DocumentError as exc:
+                if self.on_broken != "wait":
+                    self.fail_step(step, st, exc, allow_skip=False)
+                    return None
+                if not announced:
+                    self.record("step", st.status, st.status, step=step.id, detail=f"waits for a fixed document: {exc}")
+                    self.progress(f"step {step.id} waits until this is fixed: {exc}")
+                    announced = True
+                if self.watcher is not None:
+                    self.watcher.wait(0.5)
+                else:
+                    time.sleep(0.2)
+                continue
+            if component is None:
+                self.fail_step(
+                    step,
+                    st,
+                    RunError(f"the library has no component {step.component!r}", step=step.id),
+                    allow_skip=False,
+                )
+            elif announced:
+                self.progress(f"step {step.id}: {component.path} is fixed; going on")
+            return component
+
+    def current_component(self, name: str) -> Component | None:
+        """The component ``name`` as its file is now.
+
+        Raises:
+            DocumentError: The file was edited and no longer parses (file and line).
+        """
+        library = self.project.library
+        component = library.get(name)
+        if not self.reload or component is None or component.path is None:
+            return component
+        if self.watcher is None and self.depth == 0:
+            self.watcher = DocumentWatcher([self.project.root / "components", self.project.root / "system"])
+        if self.watcher is not None:
+            self.changed_documents |= self.watcher.changed()
+        path = component.path
+        now = stamp(path)
+        known = self.stamps.get(name)
+        if known is None and path.resolve() not in self.changed_documents:
+            self.stamps[name] = now  # first use: the version the library loaded (checked by hash below)
+            if now is not None and _sha256(path) == component.sha256:
+                return component
+        elif known == now and path.resolve() not in self.changed_documents:
+            return component
+        self.changed_documents.discard(path.resolve())
+        from llmos.documents import load_component
+
+        fresh = load_component(path)  # DocumentError when the edit broke it
+        self.stamps[name] = now
+        if fresh.name != name:
+            raise DocumentError(f"the component was renamed to {fresh.name!r}; steps still name {name!r}", path=path)
+        if fresh.sha256 != component.sha256:
+            library.components[name] = fresh
+            library.apply_tool_map(self.project.tool_map)
+            self.progress(f"{name}: {path.name} changed; the new version is used from this step on")
+        return library.get(name)
+
+    def close(self) -> None:
+        """Release what the run holds open (journal, temporary files, the document watcher)."""
+        self.store.close()
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
 
     # -- people --------------------------------------------------------------------------------
 
@@ -889,6 +981,7 @@ class _Run:
 
     def run_step(self, step: Step, st: StepState, component: Component) -> None:
         st.started_at = utc_now()
+        st.document_sha256 = component.sha256  # the version of the document this step uses
         started = time.perf_counter()
         self.set_step(st, "running", detail=f"{component.name}" + (f".{st.tool}" if st.tool else ""))
         self.progress(f"step {step.id}: {component.name}" + (f" ({st.tool})" if st.tool else ""))
@@ -937,12 +1030,12 @@ class _Run:
         self.live[st.id] = {"outputs": outputs, "status": "completed", "quality_metrics": quality}
         self.set_step(st, "completed", detail=st.note or "")
 
-    def fail_step(self, step: Step, st: StepState, exc: LLMOSError) -> None:
-        """End a step that failed for good: skipped when its ``on_error`` says so, else failed
-        (and the run with it)."""
+    def fail_step(self, step: Step, st: StepState, exc: LLMOSError, *, allow_skip: bool = True) -> None:
+        """End a step that failed for good: skipped when its ``on_error`` says so (and
+        ``allow_skip``), else failed (and the run with it)."""
         st.error = str(exc).removeprefix(f"step {step.id!r}: ")
         st.finished_at = utc_now()
-        if step.on_error == "skip":
+        if step.on_error == "skip" and allow_skip:
             self.set_step(st, "skipped", detail=str(exc))
             self.progress(f"step {step.id} skipped: {exc}")
             self.live[step.id] = {"outputs": {}, "status": "skipped", "error": str(exc)}
@@ -1146,6 +1239,8 @@ class _Run:
             approver=self.approver,
             confirm=self.confirm,
             depth=self.depth + 1,
+            reload=self.reload,
+            on_broken=self.on_broken,
         )
         sub.state.parent = {"execution_id": self.state.execution_id, "step": step.id, "depth": self.depth + 1}
         self.progress(f"step {step.id}: sub-run {sub.state.execution_id}")
@@ -1515,6 +1610,15 @@ def resolve_tool(component: Component, requested: str | None) -> str | None:
     return component.claude_tools[0] if len(component.claude_tools) == 1 else None
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
 def _has_trace(path: Path, execution_id: str) -> bool:
     """Whether the traces file already holds the run's record (a resumed run that was
     interrupted after appending it)."""
@@ -1569,6 +1673,8 @@ def run_scenario(
     approver: Approver | None = None,
     confirm: str = "none",
     lock: bool = True,
+    on_broken: str = "fail",
+    remember: bool = True,
 ) -> RunResult:
     """Run a scenario to the end (or until it pauses).
 
@@ -1599,6 +1705,9 @@ def run_scenario(
             (execution mode only); ``none`` (default) asks only where a step says ``approval: required``.
         lock: ``False`` runs without taking the workspace's lock, for a caller that holds it
             already (a simulation batch).
+        on_broken: When an edit during the run breaks a component document a step needs:
+            ``fail`` (default: the run fails with the file:line error) or ``wait`` (until fixed).
+        remember: ``False`` leaves SmartMemory.md alone (``llmos watch``'s development runs).
 
     Returns:
         The :class:`RunResult`; a failed run is a result with ``status == "failed"``, not an
@@ -1615,6 +1724,8 @@ def run_scenario(
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if confirm not in CONFIRM_CHOICES:
         raise ValueError(f"confirm must be one of {', '.join(CONFIRM_CHOICES)}, not {confirm!r}")
+    if on_broken not in {"fail", "wait"}:
+        raise ValueError(f"on_broken must be fail or wait, not {on_broken!r}")
     if budget_usd is not None and budget_usd < 0:
         raise ValueError(f"budget_usd must be 0 or more, not {budget_usd}")
     if (scenario is None) == (goal is None):
@@ -1649,12 +1760,18 @@ def run_scenario(
             replay_from=[Path(p) for p in replay_from] if replay_from is not None else None,
             approver=approver,
             confirm=confirm,
+            on_broken=on_broken,
+            remember=None if remember else _forget,
         )
         if held is not None:
             held.update(run.state.execution_id)
             if held.took_over:
                 run.progress(_took_over(held.took_over))
         return _drive(run, scenario_path, dict(inputs or {}), goal=(goal or "").strip(), plan_only=plan_only)
+
+
+def _forget(entry: MemoryEntry) -> None:
+    """The ``remember`` of a run that leaves SmartMemory.md alone."""
 
 
 def _took_over(holder: dict[str, Any]) -> str:
@@ -1672,7 +1789,7 @@ def _drive(
     try:
         return _phases(run, scenario_path, inputs, goal=goal, plan_only=plan_only)
     finally:
-        run.store.close()
+        run.close()
 
 
 def _phases(
@@ -1760,6 +1877,7 @@ def resume_run(
     approver: Approver | None = None,
     decision: Decision | None = None,
     confirm: str | None = None,
+    on_broken: str = "fail",
 ) -> RunResult:
     """Continue a paused or interrupted run from its journal (``llmos-run --resume``,
     ``llmos approve``, ``llmos reject``, ``llmos skip``).
@@ -1788,6 +1906,8 @@ def resume_run(
         approver: Answers questions the run asks from here on.
         decision: The answer to the question the run is paused on.
         confirm: ``side-effects`` asks before steps with side effects from here on (default: none).
+        on_broken: ``fail`` or ``wait`` when an edit broke a document a step needs (see
+            :func:`run_scenario`).
 
     Returns:
         The :class:`RunResult` once the run ends or pauses again.
@@ -1828,7 +1948,10 @@ def resume_run(
             approver=approver,
             confirm=confirm or "none",
             state=state,
+            on_broken=on_broken,
         )
+        if provider is not None:
+            state.provider = run.provider_name  # who answers from here on
         if lock.took_over:
             run.progress(_took_over(lock.took_over))
         # The state file may lag the journal by its last transition (the runner stopped between
@@ -1846,4 +1969,4 @@ def resume_run(
                 run.execute()
             return _finish(run)
         finally:
-            run.store.close()
+            run.close()

@@ -650,6 +650,7 @@ class _Worker:
             remember=self.remember,
             rng=random.Random(task.seed),
             durable=False,
+            reload=False,
             mirror=False,
         )
         result = _drive(run, Path(task.path), dict(task.inputs))

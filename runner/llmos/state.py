@@ -60,6 +60,7 @@ __all__ = [
     "new_execution_id",
     "read_journal",
     "recover_state",
+    "state_diagram",
     "utc_now",
 ]
 
@@ -570,6 +571,53 @@ def _environment() -> Any:
     return Environment
 
 
+def state_diagram(data: dict[str, Any], plan: list[dict[str, Any]] | None = None) -> str:
+    """The Mermaid diagram of a state file's steps (:func:`llmos.graph.mermaid`), without its last newline.
+
+    Drawn from the window of steps the front matter lists (``steps``, from position ``steps_from``
+    of ``steps_total``): their statuses coloured, the current step marked (``current_step``, else
+    the step a paused run waits on, else the one at ``cursor`` unless it is done), and the steps
+    outside the window summed up as ``N earlier steps`` and ``N more steps``. The plan's entries
+    for the same steps, when given, add what the steps do not hold: ``approval``, ``on_error`` and
+    ``for_each``. Only the window is read, so the cost does not grow with the run.
+
+    Args:
+        data: The front matter as plain data (:meth:`RunState.to_dict`, or a hand-written one).
+        plan: The whole plan (the scenario ``steps`` schema); default: the front matter's ``plan``.
+    """
+    from llmos.graph import mermaid_rows, step_row
+
+    steps = data.get("steps") or []
+    first = max(int(data.get("steps_from") or 1) - 1, 0)
+    total = max(int(data.get("steps_total") or 0), first + len(steps))
+    plan = plan or data.get("plan") or []
+    rows = []
+    statuses: dict[str, Any] = {}
+    for offset, step in enumerate(steps):
+        step_id = step.get("id")
+        entry = plan[first + offset] if first + offset < len(plan) else None
+        row = step_row(step, entry) if type(entry) is dict and entry.get("id") == step_id else step_row(step)
+        if row[5] is not None:  # a for_each template, as the plan holds it
+            row = (*row[:5], redact_text(row[5]))
+        rows.append(row)
+        statuses[step_id] = step.get("status")
+    current = data.get("current_step") or (data.get("pending") or {}).get("step")
+    cursor = data.get("cursor")
+    if current is None and isinstance(cursor, int) and 0 <= cursor - first < len(steps):
+        at = steps[cursor - first]
+        if at.get("status") not in {"completed", "skipped"}:  # just done: the next one has not started
+            current = at.get("id")
+    text = mermaid_rows(
+        tuple(rows),
+        current=current,
+        statuses=statuses,
+        goal=data.get("goal"),
+        before=first,
+        after=total - first - len(steps),
+    )
+    return text[:-1]
+
+
 def sample_states() -> list[RunState]:
     """States covering every field shape, for checking that a template renders before any run."""
     step = StepState(id="s", component="C", tool="Read", status="failed", attempts=2, error="e", duration_s=1.0)
@@ -655,6 +703,7 @@ class RunStore:
         self._journaled: dict[str, Any] = {}  # the run fields as the journal last recorded them
         self._outputs_journaled = 0
         self._mirrored = 0.0  # time.monotonic() of the last mirror write
+        self._snapshot_all = False  # the next journal line carries every step (see resume_from)
         self._journal_fd: int | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -674,6 +723,11 @@ class RunStore:
         self._journaled = _plain_json(state.header())
         del self._journaled["transition_count"], self._journaled["updated_at"]
         self._outputs_journaled = len(state.outputs)
+        if b'"run":' not in data:
+            # A run written by hand (no journal, or one of plain transitions): the next line
+            # carries the whole run and every step, so the journal alone rebuilds it from there.
+            self._journaled = {}
+            self._snapshot_all = True
 
     def write_plan(self, state: RunState) -> None:
         """Store the plan in ``plan.json`` (durably) and point ``state.plan_file`` at it."""
@@ -797,9 +851,13 @@ class RunStore:
         return value
 
     def render(self, state: RunState) -> str:
-        """The full text of execution_state.md for ``state``: front matter plus rendered body."""
+        """The full text of execution_state.md for ``state``: front matter plus rendered body.
+
+        The template gets the front matter as ``state`` and, as ``diagram``, the Mermaid state
+        diagram of the steps the front matter lists (:func:`state_diagram`).
+        """
         data, front = self._plain(state)
-        body = self._template.render(state=data)
+        body = self._template.render(state=data, diagram=state_diagram(data, state.plan))
         return f"---\n{front}---\n{body}"
 
     def _plain(self, state: RunState) -> tuple[dict[str, Any], str]:
@@ -856,8 +914,9 @@ class RunStore:
 
         The journal line is the transition (:meth:`Transition.to_dict`) plus ``run`` (the run
         fields that changed since the previous line: :meth:`RunState.header`), ``snapshot``
-        (the whole state of the step after a step transition) and ``outputs_added`` (files the
-        run wrote since the previous line), secrets redacted.
+        (the whole state of the step after a step transition), ``snapshots`` (every step, on the
+        first line a runner writes for a run written by hand) and ``outputs_added`` (files the run
+        wrote since the previous line), secrets redacted.
 
         Raises:
             StateError: The disk refused the write.
@@ -877,6 +936,11 @@ class RunStore:
                 self._journaled = header
             if snapshot is not None:
                 plain["snapshot"] = redact(_as_plain(snapshot))
+            if self._snapshot_all:
+                plain["snapshots"] = [redact(_as_plain(step)) for step in state.steps]
+                plain["outputs_added"] = list(state.outputs)
+                self._outputs_journaled = len(state.outputs)
+                self._snapshot_all = False
             if len(state.outputs) > self._outputs_journaled:
                 plain["outputs_added"] = state.outputs[self._outputs_journaled :]
                 self._outputs_journaled = len(state.outputs)
@@ -964,10 +1028,14 @@ def recover_state(run_dir: Path) -> RunState:
     except StateError as exc:
         if not lines or "schema_version" in exc.message:
             raise
-    if not lines:
-        assert from_file is not None
+    if not any("run" in line for line in lines):
+        # Written by hand (Claude Code acting as SystemAgent): the state file is the state; a
+        # journal of plain transitions only counts them.
+        if from_file is None:
+            raise StateError("the state file is unreadable and the journal holds no run state", path=state_path)
         state = from_file
-        state.transition_count = max(state.transition_count, len(state.recent_transitions))
+        last_seq = int(lines[-1]["seq"]) if lines else 0
+        state.transition_count = max(state.transition_count, len(state.recent_transitions), last_seq)
     else:
         state = _fold(lines, run_dir)
     if not state.plan and state.plan_file:
@@ -1004,8 +1072,8 @@ def _fold(lines: list[dict[str, Any]], run_dir: Path) -> RunState:
     recent: list[Transition] = []
     for line in lines:
         header.update(line.get("run") or {})
-        if line.get("snapshot"):
-            snapshots[line["snapshot"]["id"]] = line["snapshot"]
+        for snapshot in [*(line.get("snapshots") or []), *([line["snapshot"]] if line.get("snapshot") else [])]:
+            snapshots[snapshot["id"]] = snapshot
         outputs.extend(line.get("outputs_added") or [])
         recent.append(Transition.from_dict(line).summary())
         del recent[:-RECENT_TRANSITIONS]
