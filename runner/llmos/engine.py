@@ -339,7 +339,13 @@ class _Run:
         detail: str = "",
         data: dict[str, Any] | None = None,
         snapshot: StepState | None = None,
+        followed: bool = False,
     ) -> None:
+        """Record one transition (journal, then state file).
+
+        ``followed``: another transition comes at once (a step's call returned, the step
+        completed), so the state file is left for that one to rewrite.
+        """
         state = self.state
         state.transition_count += 1
         state.updated_at = utc_now()
@@ -357,7 +363,7 @@ class _Run:
         state.recent_transitions = [*state.recent_transitions[-(RECENT_TRANSITIONS - 1) :], transition.summary()]
         # Durable before the world may change: a step starting, a phase change, a decision.
         sync = kind in {"phase", "decision", "resume"} or (kind == "step" and target == "running")
-        self.store.record(state, transition, snapshot=snapshot, sync=sync)
+        self.store.record(state, transition, snapshot=snapshot, sync=sync, checkpoint=not followed)
 
     def advance(self, target: str, detail: str = "") -> None:
         source = self.state.phase
@@ -370,7 +376,8 @@ class _Run:
     def set_step(self, st: StepState, status: str, detail: str = "") -> None:
         source = self.state.set_step_status(st, status)
         self.state.current_step = st.id if status == "running" else None
-        self.record("step", source, status, step=st.id, detail=detail, snapshot=st)
+        done = status in {"completed", "skipped"}  # the next step starts (or the run ends) at once
+        self.record("step", source, status, step=st.id, detail=detail, snapshot=st, followed=done)
 
     def add_output(self, path: str) -> None:
         """Note a file the run wrote (before recording the call that wrote it)."""
@@ -1159,7 +1166,13 @@ class _Run:
         if written and meta.get("source") == "real":
             self.add_output(written)
         self.record(
-            kind, "", "ok" if error is None else "error", step=step.id, detail=str(error) if error else label, data=data
+            kind,
+            "",
+            "ok" if error is None else "error",
+            step=step.id,
+            detail=str(error) if error else label,
+            data=data,
+            followed=error is None and not step.for_each,  # the step completes at once
         )
 
     def get_provider(self) -> Provider:

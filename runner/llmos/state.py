@@ -901,9 +901,19 @@ class RunStore:
         return data, "\n".join(lines) + "\n"
 
     def record(
-        self, state: RunState, transition: Transition, *, snapshot: StepState | None = None, sync: bool = True
+        self,
+        state: RunState,
+        transition: Transition,
+        *,
+        snapshot: StepState | None = None,
+        sync: bool = True,
+        checkpoint: bool = True,
     ) -> None:
         """Persist one transition: append it to the journal, then rewrite the state file and mirror.
+
+        ``checkpoint=False`` only appends to the journal, for a transition the caller follows at
+        once with another one (a step's call returning, the step completing, then the next step
+        starting): the state file skips a version that would stand for microseconds.
 
         ``sync=False`` appends without the fsync (in a durable store): the line becomes durable
         with the next synced one. The engine syncs every transition after which the world may
@@ -921,10 +931,13 @@ class RunStore:
         Raises:
             StateError: The disk refused the write.
         """
-        try:
-            text = self.render(state)
-        except Exception as exc:  # a template that parses but cannot render this state
-            raise StateError(f"ExecutionStateTemplate.md cannot render the state: {exc}", path=self.state_path) from exc
+        text = ""
+        if checkpoint:
+            try:
+                text = self.render(state)
+            except Exception as exc:  # a template that parses but cannot render this state
+                message = f"ExecutionStateTemplate.md cannot render the state: {exc}"
+                raise StateError(message, path=self.state_path) from exc
         try:
             plain = redact(transition.to_dict())
             header = _plain_json(state.header())
@@ -946,6 +959,8 @@ class RunStore:
                 self._outputs_journaled = len(state.outputs)
             line = json.dumps(plain, ensure_ascii=False, default=str)
             self._append(line, sync=self.durable and sync)
+            if not checkpoint:
+                return
             self.checkpoint(self.state_path, text)
             now = time.monotonic()
             if self.mirror and (sync or now - self._mirrored >= MIRROR_INTERVAL_S):
