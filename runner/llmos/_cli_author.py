@@ -17,9 +17,10 @@ from typing import NoReturn
 
 import click
 
+from llmos._cli_common import EXIT_FAILED, EXIT_USAGE, project_root, root_option
+
 __all__ = ["export_agents_command", "new_group"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 #: The Claude Code tools a new tool component may run on (llmos.scaffold.SCAFFOLD_TOOLS; the
 #: runner implements each of them). Spelled out here so that ``--help`` imports nothing.
@@ -27,31 +28,10 @@ CLAUDE_TOOL_CHOICES = ("WebFetch", "Read", "Write", "Edit", "Bash", "Grep", "Glo
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 
-_root_option = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Project root (default: the nearest folder with system/SystemAgent.md).",
-)
 _force_option = click.option("--force", is_flag=True, help="Replace the document when it exists.")
 _description_option = click.option(
     "--description", metavar="TEXT", help="What it does (default: a placeholder to replace)."
 )
-
-
-def _project_root(root: Path | None) -> Path:
-    """``--root`` (checked), else the nearest project root above the current folder; exits 2 when none."""
-    from llmos.project import find_root
-
-    if root is not None:
-        if not (root / "system" / "SystemAgent.md").is_file():
-            click.echo(f"error: {root} is not a project root (no system/SystemAgent.md)", err=True)
-            sys.exit(EXIT_USAGE)
-        return root.resolve()
-    found = find_root(Path.cwd())
-    if found is None:
-        click.echo("error: no project root here (no system/SystemAgent.md above this folder); use --root", err=True)
-        sys.exit(EXIT_USAGE)
-    return found
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -118,13 +98,13 @@ def new_group() -> None:
     help="The Claude Code tool it runs on; its inputs are that tool's.",
 )
 @_description_option
-@_root_option
+@root_option
 @_force_option
 def new_tool_command(name: str, claude_tool: str, description: str | None, root: Path | None, force: bool) -> None:
     """Write components/tools/NAME.md: a tool component (CamelCase NAME, e.g. WordCountTool)."""
     from llmos.scaffold import new_component
 
-    folder = _project_root(root)
+    folder = project_root(root)
     _create(
         folder,
         lambda: new_component(folder, "tool", name, claude_tool=claude_tool, description=description, force=force),
@@ -143,7 +123,7 @@ def new_tool_command(name: str, claude_tool: str, description: str | None, root:
 )
 @click.option("--model", metavar="MODEL", help="Its model (e.g. claude-sonnet-4-5); default: the provider's.")
 @_description_option
-@_root_option
+@root_option
 @_force_option
 def new_agent_command(
     name: str, tools: str, model: str | None, description: str | None, root: Path | None, force: bool
@@ -151,7 +131,7 @@ def new_agent_command(
     """Write components/agents/NAME.md: an agent component (CamelCase NAME, e.g. ReviewAgent)."""
     from llmos.scaffold import kebab_case, new_component
 
-    folder = _project_root(root)
+    folder = project_root(root)
     names = [t.strip() for t in tools.split(",") if t.strip()]
     _create(
         folder,
@@ -172,13 +152,13 @@ def new_agent_command(
     help="Only a goal: SystemAgent plans the steps (default: two example steps that run offline).",
 )
 @_description_option
-@_root_option
+@root_option
 @_force_option
 def new_scenario_command(name: str, goal: str | None, description: str | None, root: Path | None, force: bool) -> None:
     """Write scenarios/NAME.md: a scenario (NAME of letters, digits, _ and -, e.g. Weekly_Report)."""
     from llmos.scaffold import new_scenario
 
-    folder = _project_root(root)
+    folder = project_root(root)
     path = _create(
         folder, lambda: new_scenario(folder, name, goal=goal, description=description, force=force), sync=False
     )
@@ -186,7 +166,7 @@ def new_scenario_command(name: str, goal: str | None, description: str | None, r
 
 
 @click.command("export-agents", context_settings=_CONTEXT)
-@_root_option
+@root_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -205,7 +185,7 @@ def export_agents_command(root: Path | None, out: Path | None, check: bool) -> N
     from llmos.exceptions import DocumentError
     from llmos.scaffold import export_agents
 
-    folder = _project_root(root)
+    folder = project_root(root)
     try:
         result = export_agents(folder, out, check=check)
     except DocumentError as exc:

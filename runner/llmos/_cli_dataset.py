@@ -17,13 +17,14 @@ from typing import Any
 
 import click
 
+from llmos._cli_common import EXIT_FAILED, EXIT_USAGE
+
 __all__ = ["FORMAT_NAMES", "dataset_group", "export_command", "stats_command"]
 
 #: ``--format`` choices (the keys of :data:`llmos.export.formats.FORMATS`).
 FORMAT_NAMES = ("seed", "openai", "anthropic", "sharegpt", "hf")
 _VIEWS = ("orchestrator", "agent")
 _MODES = ("execution", "simulation", "all")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _default_inputs() -> list[Path]:

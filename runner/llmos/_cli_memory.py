@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 import click
 
+from llmos._cli_common import EXIT_USAGE, project_root, root_option
+
 __all__ = ["list_command", "memory_group", "search_command"]
 
-EXIT_OK, EXIT_USAGE = 0, 2
 _T = TypeVar("_T")
 
 
@@ -30,14 +31,7 @@ def _memory_file(root: Path | None, file: Path | None) -> Path:
     """``--file``, else ``ROOT/system/SmartMemory.md`` (ROOT: ``--root`` or the nearest project root)."""
     if file is not None:
         return file
-    if root is None:
-        from llmos.project import find_root
-
-        root = find_root(Path.cwd())
-        if root is None:
-            click.echo("error: no project root here (no system/SystemAgent.md above this folder); use --root", err=True)
-            sys.exit(EXIT_USAGE)
-    return root / "system" / "SmartMemory.md"
+    return project_root(root) / "system" / "SmartMemory.md"
 
 
 @contextmanager
@@ -69,11 +63,7 @@ def _place_options(command: Callable[..., _T]) -> Callable[..., _T]:
         type=click.Path(dir_okay=False, path_type=Path),
         help="A SmartMemory.md to read instead of the project's (e.g. a simulated batch's).",
     )(command)
-    return click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Project root (default: the nearest folder with system/SystemAgent.md).",
-    )(command)
+    return root_option(command)
 
 
 @click.group("memory", context_settings={"help_option_names": ["-h", "--help"]})

@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from llmos._cli_common import EXIT_USAGE, project_root, root_option
+
 if TYPE_CHECKING:
     from llmos.state import RunState
 
 __all__ = ["graph_command", "runs_command", "status_command"]
 
-EXIT_OK, EXIT_USAGE = 0, 2
 #: Colours (rich styles) of run and step statuses.
 STATUS_STYLES = {
     "completed": "green",
@@ -44,11 +45,6 @@ STATUS_STYLES = {
 }
 _NOTE_LIMIT = 80
 
-_root_option = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Project root (default: the nearest folder with system/SystemAgent.md).",
-)
 _workspace_option = click.option(
     "--workspace",
     type=click.Path(file_okay=False, path_type=Path),
@@ -65,13 +61,7 @@ def _workspace(root: Path | None, workspace: Path | None) -> Path:
     """``--workspace``, else ``ROOT/workspace`` (ROOT: ``--root`` or the nearest project root)."""
     if workspace is not None:
         return workspace
-    if root is None:
-        from llmos.project import find_root
-
-        root = find_root(Path.cwd())
-        if root is None:
-            _fail("no project root here (no system/SystemAgent.md above this folder); use --root or --workspace")
-    return root / "workspace"
+    return project_root(root, hint="use --root or --workspace") / "workspace"
 
 
 def _console() -> Any:
@@ -191,7 +181,7 @@ def _order(runs: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]
 
 @click.command("runs", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the newest N runs (with their sub-runs).")
-@_root_option
+@root_option
 @_workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run (JSON lines).")
 def runs_command(limit: int | None, root: Path | None, workspace: Path | None, as_json: bool) -> None:
@@ -424,7 +414,7 @@ def _print_status(state: RunState, run_dir: Path, transitions: list[Any], note: 
 
 @click.command("status", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("execution_id", required=False)
-@_root_option
+@root_option
 @_workspace_option
 @click.option(
     "--transitions",
@@ -481,7 +471,7 @@ def _drawn_steps(project: Any, steps: Any) -> list[dict[str, Any]]:
 
 @click.command("graph", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@_root_option
+@root_option
 @click.option("--markdown", is_flag=True, help="Wrap the diagram in a ```mermaid code block.")
 def graph_command(scenario: Path, root: Path | None, markdown: bool) -> None:
     """Print SCENARIO's state machine as a Mermaid state diagram (stateDiagram-v2).

@@ -13,9 +13,11 @@ from typing import Any
 
 import click
 
+from llmos._cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROVIDER_CHOICES, root_option, script_option
+
 __all__ = ["simulate_command"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_INTERRUPTED = 130
 
 
 @click.command("simulate", context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,23 +39,15 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
     help="The batch folder (default: ROOT/workspace/simulations/seed-SEED); an unfinished batch there is continued.",
 )
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="An input for every run (repeatable).")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Project root (default: the nearest folder with system/SystemAgent.md).",
-)
+@root_option
 @click.option(
     "--provider",
-    type=click.Choice(["auto", "local", "scripted", "claude"]),
+    type=click.Choice(PROVIDER_CHOICES),
     default="scripted",
     show_default=True,
     help="Who answers agent steps (and imagines tool outputs that have no example).",
 )
-@click.option(
-    "--script",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Answers for the scripted provider (YAML or JSON).",
-)
+@script_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
 def simulate_command(
     scenarios: tuple[Path, ...],

@@ -16,11 +16,18 @@ from typing import Any
 import click
 
 from llmos import __version__
+from llmos._cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROVIDER_CHOICES,
+    project_root,
+    root_option,
+    script_option,
+)
 from llmos.exceptions import DocumentError, DocumentErrors, LLMOSError
 
 __all__ = ["main", "run_main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
@@ -154,19 +161,9 @@ _workspace_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="Where runs, outputs and traces go (default: ROOT/workspace).",
 )
-_root_option = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Project root (default: the nearest folder with system/SystemAgent.md).",
-)
-_script_option = click.option(
-    "--script",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Answers for the scripted provider (YAML or JSON).",
-)
 _provider_option = click.option(
     "--provider",
-    type=click.Choice(["auto", "local", "scripted", "claude"]),
+    type=click.Choice(PROVIDER_CHOICES),
     default=None,
     help="Who answers agent steps (default: auto; a resumed run keeps its own).",
 )
@@ -209,10 +206,10 @@ _confirm_option = click.option(
     help="execution runs tools for real; simulation never touches the world.",
 )
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A scenario input (repeatable).")
-@_root_option
+@root_option
 @_workspace_option
 @_provider_option
-@_script_option
+@script_option
 @click.option(
     "--budget",
     "budget_usd",
@@ -331,10 +328,10 @@ def _answer_command(action: str) -> click.Command:
     @click.command(action, help=helps[action] + " Exit codes as llmos-run.")
     @click.argument("execution_id", required=False)
     @reason_option
-    @_root_option
+    @root_option
     @_workspace_option
     @_provider_option
-    @_script_option
+    @script_option
     @_yes_option
     @_json_option
     def command(
@@ -430,7 +427,7 @@ _register_dataset_commands()
 @main.command("watch")
 @click.argument("scenario", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A scenario input (repeatable).")
-@_root_option
+@root_option
 @click.option(
     "--workspace",
     type=click.Path(file_okay=False, path_type=Path),
@@ -438,12 +435,12 @@ _register_dataset_commands()
 )
 @click.option(
     "--provider",
-    type=click.Choice(["auto", "local", "scripted", "claude"]),
+    type=click.Choice(PROVIDER_CHOICES),
     default="scripted",
     show_default=True,
     help="Who answers agent steps in the simulated runs.",
 )
-@_script_option
+@script_option
 @click.option(
     "--debounce", type=click.FloatRange(min=0), default=0.1, show_default=True, help="Seconds of quiet before a re-run."
 )
@@ -530,12 +527,9 @@ def validate_command(paths: tuple[Path, ...]) -> None:
 
 
 def _load_project(root: Path | None) -> Any:
-    from llmos.project import Project, find_root
+    from llmos.project import Project
 
-    folder = root or find_root(Path.cwd())
-    if folder is None:
-        click.echo("error: no project root here; pass --root", err=True)
-        sys.exit(EXIT_USAGE)
+    folder = project_root(root)
     try:
         return Project.load(folder)
     except DocumentError as exc:
@@ -544,7 +538,7 @@ def _load_project(root: Path | None) -> Any:
 
 
 @main.group("library", invoke_without_command=True)
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Project root.")
+@root_option
 @click.option("--json", "as_json", is_flag=True, help="Print the components as JSON.")
 @click.pass_context
 def library_command(ctx: click.Context, root: Path | None, as_json: bool) -> None:
