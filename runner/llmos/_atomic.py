@@ -32,7 +32,19 @@ def _umask() -> int:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically, creating parent folders.
+    """Replace ``path`` with ``text`` (UTF-8) atomically and durably, creating parent folders.
+
+    Raises:
+        OSError: The folder is not writable or the disk is full; the old file is left as it was.
+    """
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically, creating parent folders; ``durable=False``
+    skips the fsyncs (for a cache that can be rebuilt).
+
+    The new file keeps the replaced file's mode, or gets 0666 less the umask, as ``open`` gives.
 
     Raises:
         OSError: The folder is not writable or the disk is full; the old file is left as it was.
@@ -40,17 +52,16 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        # mkstemp makes the file 0600; keep the replaced file's mode, or give a new one the usual
-        # 0666 less the umask, as open() would.
         try:
             mode = path.stat().st_mode & 0o7777
         except FileNotFoundError:
             mode = 0o666 & ~_umask()
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        os.fchmod(fd, mode)  # mkstemp makes the file 0600
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -58,7 +69,8 @@ def atomic_write_text(path: Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def append_line(path: Path, line: str) -> None:

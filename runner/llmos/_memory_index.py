@@ -22,10 +22,10 @@ numpy, bm25s and PyStemmer are imported inside the functions that need them, so
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
+from llmos._atomic import atomic_write_bytes
 from llmos.exceptions import DocumentError
 from llmos.memory import MemoryEntry
 
@@ -521,18 +522,9 @@ class Index:
         if self.retriever is not None:
             scores = self.retriever.scores
             arrays.update(bm25_data=scores["data"], bm25_indices=scores["indices"], bm25_indptr=scores["indptr"])
-        fd, tmp = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                os.fchmod(handle.fileno(), 0o644)  # mkstemp makes it 0600; it is as readable as the file
-                np.savez(handle, **arrays)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(target, buffer.getvalue(), durable=False)  # a cache: rebuilt if lost
 
     @classmethod
     def load(cls, source: Path, key: Key) -> Index | None:
