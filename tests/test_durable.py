@@ -75,8 +75,8 @@ def test_an_approval_pause_shows_what_is_pending_and_why(approve_scenario: Path,
         "reason": "the step requires a person's approval (approval: required)",
         "since": state.pending["since"],
     }
-    body = state_text = (project / "workspace" / "execution_state.md").read_text()
-    assert "Waiting for a person" in body and "llmos approve" in state_text
+    body = (project / "workspace" / "execution_state.md").read_text()
+    assert "Waiting for a person" in body and "llmos approve" in body
     assert log(project) == ["first"]
 
 

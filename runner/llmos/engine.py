@@ -379,6 +379,12 @@ class _Run:
         done = status in {"completed", "skipped"}  # the next step starts (or the run ends) at once
         self.record("step", source, status, step=st.id, detail=detail, snapshot=st, followed=done)
 
+    def remaining_budget(self) -> float | None:
+        """US dollars the run may still spend (never below 0), or ``None`` without a budget."""
+        if self.state.budget_usd is None:
+            return None
+        return max(round(self.state.budget_usd - self.state.cost_usd, 6), 0.0)
+
     def add_output(self, path: str) -> None:
         """Note a file the run wrote (before recording the call that wrote it)."""
         if path not in self.outputs_seen:
@@ -474,7 +480,7 @@ class _Run:
         )
         problems: list[str] | None = None
         for attempt in range(1, MAX_REPAIRS + 2):
-            budget = None if state.budget_usd is None else round(state.budget_usd - state.cost_usd, 6)
+            budget = self.remaining_budget()
             prompt = plan_prompt(
                 goal=goal,
                 inputs=state.inputs,
@@ -1210,7 +1216,7 @@ class _Run:
             outputs = tool.run(inputs, ctx)
         except ToolError as exc:
             exc.step = exc.step or step.id
-            exc.cost_usd = sum(spent)  # type: ignore[attr-defined]
+            exc.cost_usd = round(exc.cost_usd + sum(spent), 6)
             raise
         source = "real" if self.mode == "execution" else "generated"
         return outputs, {"source": source, "cost_usd": round(sum(spent), 6)}
@@ -1232,9 +1238,7 @@ class _Run:
                 raise ToolError(
                     f"no scenario {given['scenario']!r} in the project {self.project.root}", tool="Task", step=step.id
                 )
-        budget = (
-            None if self.state.budget_usd is None else max(round(self.state.budget_usd - self.state.cost_usd, 6), 0.0)
-        )
+        budget = self.remaining_budget()
         sub = _Run(
             self.project,
             workspace=self.workspace,
@@ -1297,7 +1301,6 @@ class _Run:
             exc.step = step.id
             exc.retryable = False  # a provider that cannot start will not start on a second try
             raise
-        budget = self.state.budget_usd
         # In simulation mode nothing touches the world: a provider that runs tools itself gets none.
         tools = () if self.mode == "simulation" and provider.runs_tools else component.tools
         request = AgentRequest(
@@ -1312,7 +1315,7 @@ class _Run:
             tools=tools,
             timeout_s=component.timeout_s,
             workspace=self.workspace,
-            budget_usd=None if budget is None else round(budget - self.state.cost_usd, 6),
+            budget_usd=self.remaining_budget(),
         )
         hooks = _StepHooks(self, step, component, runtime="claude_code" if provider.runs_tools else "llmos")
         try:

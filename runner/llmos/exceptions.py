@@ -124,11 +124,15 @@ class ToolError(RunError):
         tool: The Claude Code tool name (``WebFetch``, ``Read``, ...).
         step: The step id, when known.
         retryable: Whether trying again may succeed (timeouts, 5xx, connection errors).
+        cost_usd: US dollars the failed call spent anyway (a Task step's sub-run), else 0.
     """
 
-    def __init__(self, message: str, *, tool: str, step: str | None = None, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, *, tool: str, step: str | None = None, retryable: bool = False, cost_usd: float = 0.0
+    ) -> None:
         self.tool = tool
         self.retryable = retryable
+        self.cost_usd = cost_usd
         super().__init__(message, step=step)
 
     def __str__(self) -> str:
